@@ -1,0 +1,1 @@
+"""The service-desk domain: pure rules (calendar, SLA, classification, threading, routing) and its tables."""
