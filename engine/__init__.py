@@ -1,0 +1,1 @@
+"""BPMN runtime on SpiffWorkflow. Knows nothing about service desks: handlers arrive by topic."""
