@@ -1,0 +1,252 @@
+"""Task specs and event definitions for what Camunda Modeler draws and SpiffWorkflow lacks.
+
+SpiffWorkflow knows a generic service task and a Camunda user task; our runtime needs
+the topic, the input/output mapping and the retry cycle of a service task, the people
+and dates of a user task, timers that read the engine's clock (so tests inject time
+and durations can run in business time) and message payloads merged into variables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.defaults import ManualTask, NoneTask, ServiceTask
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    DurationTimerEventDefinition,
+    TimeDateEventDefinition,
+    TimerEventDefinition,
+)
+from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.camunda.specs.user_task import UserTask
+
+from engine.expressions import is_expression, render
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One camunda:inputParameter or camunda:outputParameter.
+
+    `kind` is "text" (a template that may hold ${...}), "list", "map" or "script";
+    `value` is the raw text, a list of texts or a dict of texts.
+    """
+
+    name: str
+    kind: str
+    value: Any = None
+
+    def resolve(self, variables: dict[str, Any]) -> Any:
+        """Evaluate against `variables`, recursively for lists and maps."""
+        if self.kind == "list":
+            return [render(item, variables) if isinstance(item, str) else item for item in self.value]
+        if self.kind == "map":
+            return {k: render(v, variables) if isinstance(v, str) else v for k, v in self.value.items()}
+        if self.value is None:
+            return None
+        return render(self.value, variables)
+
+
+@dataclass(frozen=True)
+class ServiceCall:
+    """How a service task is served: the handler topic and its variable mapping."""
+
+    topic: str | None
+    implementation: str  # external | delegateExpression | class | expression | none
+    inputs: tuple[Parameter, ...] = ()
+    outputs: tuple[Parameter, ...] = ()
+    expression: str | None = None
+    result_variable: str | None = None
+    retry_cycle: str | None = None
+    priority: int = 0
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+class ExternalServiceTask(ServiceTask):
+    """A service task that waits (state STARTED) until a job for its topic completes it.
+
+    SpiffWorkflow's ServiceTask has no notion of topics; returning None from the run
+    hook parks the task so the runtime can create a job row in the same transaction.
+    """
+
+    def __init__(self, wf_spec, bpmn_id, call: ServiceCall | None = None, **kwargs):
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.call = call or ServiceCall(topic=None, implementation="none")
+
+    def _run_hook(self, task):
+        if self.call.topic is None and self.call.expression is None:
+            return True
+        return None
+
+
+class PassThroughTask(NoneTask):
+    """bpmn:task: Camunda passes through an undefined task; SpiffWorkflow would wait for a person."""
+
+    def __init__(self, wf_spec, bpmn_id, **kwargs):
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.manual = False
+
+
+class PassThroughManualTask(ManualTask):
+    """bpmn:manualTask: work done outside any system, so the engine does not wait (as in Camunda)."""
+
+    def __init__(self, wf_spec, bpmn_id, **kwargs):
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.manual = False
+
+
+@dataclass(frozen=True)
+class HumanAssignment:
+    """Who may work a user task, when it is due and which form it shows."""
+
+    assignee: str | None = None
+    candidate_groups: str | None = None
+    candidate_users: str | None = None
+    due_date: str | None = None
+    follow_up_date: str | None = None
+    priority: str | None = None
+    form_key: str | None = None
+    form_ref: str | None = None
+
+
+class HumanTask(UserTask):
+    """A Camunda user task with assignment, dates and form reference kept for the task list."""
+
+    def __init__(self, wf_spec, name, form, assignment: HumanAssignment | None = None, **kwargs):
+        super().__init__(wf_spec, name, form, **kwargs)
+        self.assignment = assignment or HumanAssignment()
+
+
+def _now(my_task) -> datetime:
+    clock = getattr(my_task.workflow.script_engine, "now", None)
+    return clock() if clock is not None else datetime.now(UTC)
+
+
+def _timer_value(my_task, expression: str) -> str:
+    """Camunda reads timer text literally unless it holds ${...}."""
+    text = (expression or "").strip()
+    if is_expression(text):
+        value = render(text, my_task.data)
+        if isinstance(value, datetime):
+            return value.isoformat()
+        return str(value)
+    return text
+
+
+def _as_utc(value: str) -> datetime:
+    return TimerEventDefinition.get_datetime(value)
+
+
+class EngineTimerMixin:
+    """Shared by our timers: literal-or-expression evaluation and the business calendar."""
+
+    calendar: str | None
+
+    def _business_end(self, my_task, start: datetime, duration: timedelta) -> datetime:
+        adder = getattr(my_task.workflow.script_engine, "business_time_add", None)
+        if self.calendar and adder is not None:
+            return adder(self.calendar, start, duration)
+        return start + duration
+
+
+class EngineDateTimer(EngineTimerMixin, TimeDateEventDefinition):
+    """timeDate: fires at an ISO-8601 moment (literal or from an expression)."""
+
+    def __init__(self, name, expression, calendar=None, **kwargs):
+        super().__init__(name, expression, **kwargs)
+        self.calendar = calendar
+
+    def has_fired(self, my_task):
+        event_value = my_task._get_internal_data("event_value")
+        if event_value is None:
+            event_value = _as_utc(_timer_value(my_task, self.expression)).isoformat()
+            my_task._set_internal_data(event_value=event_value)
+        if _as_utc(event_value) <= _now(my_task):
+            my_task._set_internal_data(event_fired=True)
+        return my_task._get_internal_data("event_fired", False)
+
+
+class EngineDurationTimer(EngineTimerMixin, DurationTimerEventDefinition):
+    """timeDuration: fires a duration after the timer starts, in business time when a calendar is named."""
+
+    def __init__(self, name, expression, calendar=None, **kwargs):
+        super().__init__(name, expression, **kwargs)
+        self.calendar = calendar
+
+    def has_fired(self, my_task):
+        event_value = my_task._get_internal_data("event_value")
+        now = _now(my_task)
+        if event_value is None:
+            parsed = TimerEventDefinition.parse_iso_duration(_timer_value(my_task, self.expression))
+            duration = TimerEventDefinition.get_timedelta_from_start(parsed, now)
+            event_value = self._business_end(my_task, now, duration).isoformat()
+            my_task._set_internal_data(event_value=event_value)
+        if _as_utc(event_value) <= now:
+            my_task._set_internal_data(event_fired=True)
+        return my_task._get_internal_data("event_fired", False)
+
+
+class EngineCycleTimer(EngineTimerMixin, CycleTimerEventDefinition):
+    """timeCycle: R3/PT10M style repetition, each step measured from the engine clock."""
+
+    def __init__(self, name, expression, calendar=None, **kwargs):
+        super().__init__(name, expression, **kwargs)
+        self.calendar = calendar
+
+    def cycle_complete(self, my_task):
+        event_value = my_task._get_internal_data("event_value")
+        now = _now(my_task)
+        if event_value is None:
+            cycles, start, duration = parse_cycle(_timer_value(my_task, self.expression), now)
+            event_value = {"cycles": cycles, "next": start.isoformat(), "duration": duration.total_seconds()}
+        ready = False
+        if event_value["cycles"] != 0:
+            next_event = datetime.fromisoformat(event_value["next"])
+            if next_event <= now:
+                step = timedelta(seconds=event_value["duration"])
+                event_value["next"] = self._business_end(my_task, next_event, step).isoformat()
+                event_value["cycles"] -= 1
+                ready = True
+        else:
+            my_task.internal_data.pop("event_value", None)
+            my_task.internal_data["event_fired"] = True
+        my_task._set_internal_data(event_value=event_value)
+        return ready
+
+
+def parse_cycle(expression: str, now: datetime) -> tuple[int, datetime, timedelta]:
+    """Parse R[n]/[start/]duration with `now` as the implicit start (SpiffWorkflow uses the wall clock)."""
+    parts = expression.upper().strip().split("/")
+    if len(parts) == 2 and parts[1].startswith("P"):
+        cycles = int(parts[0].lstrip("R")) if parts[0].lstrip("R") else -1
+        parsed = TimerEventDefinition.parse_iso_duration(parts[1])
+        duration = TimerEventDefinition.get_timedelta_from_start(parsed, now)
+        return cycles, now + duration, duration
+    return TimerEventDefinition.parse_iso_recurring_interval(expression)
+
+
+def timer_due(my_task) -> datetime | None:
+    """When a waiting timer task will fire, as computed and stored by its definition."""
+    value = my_task._get_internal_data("event_value")
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return datetime.fromisoformat(value["next"]) if value.get("cycles", 0) != 0 else None
+    return _as_utc(value)
+
+
+class EngineMessage(MessageEventDefinition):
+    """A Camunda message whose payload, when it is a mapping, becomes process variables.
+
+    Camunda's POST /message sets `processVariables` on the instance; SpiffWorkflow's
+    Camunda message puts the payload under "<task>_Response", which no analyst expects.
+    """
+
+    def update_task_data(self, my_task):
+        event_data = my_task.internal_data.get(self.name) or {}
+        payload = event_data.get("payload")
+        if isinstance(payload, dict) and event_data.get("merge", True):
+            my_task.data.update(payload)
+        elif event_data.get("result_var"):
+            my_task.data[event_data["result_var"]] = payload

@@ -1,0 +1,42 @@
+"""Alembic environment: one linear history for the engine's and the desk's tables."""
+
+from alembic import context
+from sqlalchemy import pool
+
+from engine.store import Base as EngineBase
+from engine.store import make_engine
+
+try:
+    from desk.models import Base as DeskBase
+
+    target_metadata = [EngineBase.metadata, DeskBase.metadata]
+except ImportError:  # the domain tables arrive with desk.models
+    target_metadata = [EngineBase.metadata]
+
+config = context.config
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    engine = make_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install and run the product on its embedded default: SQLite under instance/, service tasks in-process,
+# every diagram in bpmn/ deployed, demo users seeded; serves http://127.0.0.1:5000.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -r requirements.txt
+export FLASK_APP=web
+.venv/bin/flask --app web init-db
+.venv/bin/flask --app web deploy bpmn/
+.venv/bin/flask --app web demo
+exec .venv/bin/flask --app web run --host 127.0.0.1 --port 5000

@@ -1,0 +1,54 @@
+"""Flask application factory: the composition root that wires engine, handlers and domain together."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Flask
+
+from engine.handlers import HandlerRegistry
+from engine.runtime import Engine
+from web import db
+from web.config import load_config
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build a new app; `config` overrides the environment (tests pass a throwaway DATABASE_URL)."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.update(load_config(app.instance_path))
+    if config:
+        app.config.update(config)
+    logging.basicConfig(
+        level=app.config.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    db.init_app(app)
+    registry = HandlerRegistry()
+    _register_handlers(registry)
+    app.extensions["handlers"] = registry
+    app.extensions["runtime"] = Engine(
+        app.extensions["sessions"],
+        registry,
+        business_time_add=_business_time_add,
+        allow_scripts=app.config["ALLOW_SCRIPT_TASKS"],
+        inline_jobs=app.config["INLINE_JOBS"],
+        worker_id=app.config["WORKER_ID"],
+    )
+    from web import cli
+
+    cli.init_app(app)
+    return app
+
+
+def _register_handlers(registry: HandlerRegistry) -> None:
+    import handlers
+
+    handlers.register_all(registry)
+
+
+def _business_time_add(calendar: str, start: datetime, duration: timedelta) -> datetime:
+    """The engine's calendar seam: durations on a named business calendar (desk.calendar)."""
+    from desk.calendar import add_working_time, get_calendar
+
+    return add_working_time(start, duration, get_calendar(calendar))
