@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from engine.errors import EngineError
+from engine.expressions import evaluate
 
 
 class FormError(EngineError):
@@ -51,6 +52,7 @@ class FormField:
     pattern: str | None = None
     options: tuple[tuple[str, str], ...] = ()
     description: str = ""
+    required_if: str | None = None  # an expression over the submitted values, e.g. "approved == false"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +70,7 @@ class FormField:
             "pattern": self.pattern,
             "options": [list(o) for o in self.options],
             "description": self.description,
+            "required_if": self.required_if,
         }
 
     @classmethod
@@ -113,6 +116,10 @@ class FormSchema:
                 continue
             if value is not None or f.id in data:
                 result[f.id] = value
+        for f in self.fields:
+            if f.required_if and f.id not in errors and result.get(f.id) in (None, ""):
+                if evaluate(f.required_if, {**{x.id: None for x in self.fields}, **result}):
+                    errors[f.id] = f"is required when {f.required_if}"
         if errors:
             raise FormValidationError(errors)
         declared = {f.id for f in self.fields}
@@ -217,6 +224,11 @@ def schema_from_form_data(field_nodes: list[Any]) -> FormSchema:
         if ftype not in {"string", "long", "boolean", "date", "enum"}:
             ftype = "string"
         options = tuple((v.get("id"), v.get("name") or v.get("id")) for v in node.findall(f"{CAMUNDA}value"))
+        properties = {
+            p.get("id"): p.get("value")
+            for ps in node.findall(f"{CAMUNDA}properties")
+            for p in ps.findall(f"{CAMUNDA}property")
+        }
         fields.append(
             FormField(
                 id=node.get("id"),
@@ -231,6 +243,7 @@ def schema_from_form_data(field_nodes: list[Any]) -> FormSchema:
                 min_length=_int(validations.get("minlength")),
                 max_length=_int(validations.get("maxlength")),
                 options=options,
+                required_if=properties.get("requiredIf"),
             )
         )
     return FormSchema(tuple(fields), "formData" if fields else "none")

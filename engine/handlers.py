@@ -38,6 +38,7 @@ class JobContext:
     topic: str
     attempt: int
     now: datetime
+    resources: Any = None  # what the app hands its handlers (database sessions, settings); opaque here
 
 
 @dataclass

@@ -164,6 +164,7 @@ class Engine:
         worker_id: str = "inline",
         cache_size: int = 2000,
         dispatch: Callable[[list[int]], None] | None = None,
+        resources: Any = None,
     ) -> None:
         self.session_factory = session_factory
         self.handlers = handlers if handlers is not None else default_registry
@@ -173,6 +174,7 @@ class Engine:
         self.inline_jobs = inline_jobs
         self.worker_id = worker_id
         self.dispatch = dispatch
+        self.resources = resources
         self.script_engine = EngineScriptEngine(self, allow_scripts)
         self._definitions: dict[str, LoadedDefinition] = {}
         self._definitions_lock = threading.Lock()
@@ -889,6 +891,7 @@ class Engine:
                 job.topic or "",
                 job.attempts + 1,
                 self.now(),
+                self.resources,
             )
         if handler is None:
             self._job_failed(job_id, f"no handler registered for topic {job.topic!r}", None, retry=False)
