@@ -26,7 +26,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -38,6 +38,7 @@ from engine.errors import (
     InstanceNotFoundError,
     InvalidStateError,
     MessageNotCorrelatedError,
+    NotFoundError,
     ProcessError,
     TaskAlreadyClaimed,
     TaskAlreadyCompleted,
@@ -50,6 +51,7 @@ from engine.script_engine import SafeScriptEngine
 from engine.serialization import dump_workflow, load_workflow, to_jsonable
 from engine.specs import EngineMessage, ExternalServiceTask, HumanTask, timer_due
 from engine.store import (
+    Deployment,
     HistoryEvent,
     Incident,
     Instance,
@@ -230,6 +232,52 @@ class Engine:
             known = list(session.scalars(select(ProcessDefinition.key).distinct()))
             raise DefinitionNotFoundError(key, known)
         return row.id
+
+    def delete_deployment(
+        self, deployment_id: str, *, cascade: bool = False, user: str | None = None
+    ) -> None:
+        """Delete a deployment with its resources and definitions (Camunda's DELETE /deployment/{id}).
+
+        Instances point at their definition, so without `cascade` any instance refuses the
+        delete, finished ones too: deleting those would erase their audit history. With
+        `cascade`, running instances are cancelled, then every instance goes with its history.
+        """
+        with self.session_factory() as session:
+            if session.get(Deployment, deployment_id) is None:
+                raise NotFoundError(
+                    f"No deployment {deployment_id!r}; list them with GET /engine-rest/deployment."
+                )
+            definition_ids = list(
+                session.scalars(
+                    select(ProcessDefinition.id).where(ProcessDefinition.deployment_id == deployment_id)
+                )
+            )
+            instances = list(
+                session.execute(
+                    select(Instance.id, Instance.status).where(Instance.definition_id.in_(definition_ids))
+                )
+            )
+        running = [i for i, status in instances if status == InstanceStatus.RUNNING.value]
+        if instances and not cascade:
+            raise InvalidStateError(
+                f"Deployment {deployment_id} has {len(instances)} process instance(s), {len(running)} "
+                "running; delete with cascade=true to cancel them and delete them with their history."
+            )
+        for instance_id in running:
+            self.cancel(instance_id, user=user, reason=f"deployment {deployment_id} deleted")
+        instance_ids = [i for i, _ in instances]
+        with self.session_factory() as session, session.begin():
+            session.execute(delete(HistoryEvent).where(HistoryEvent.instance_id.in_(instance_ids)))
+            session.execute(delete(Instance).where(Instance.id.in_(instance_ids)))
+            session.execute(delete(ProcessDefinition).where(ProcessDefinition.id.in_(definition_ids)))
+            session.execute(delete(Deployment).where(Deployment.id == deployment_id))
+        with self._definitions_lock:
+            for definition_id in definition_ids:
+                self._definitions.pop(definition_id, None)
+        with self._workflows_lock:
+            for instance_id in instance_ids:
+                self._workflows.pop(instance_id, None)
+        log.info("deployment %s deleted by %s with %s instance(s)", deployment_id, user, len(instance_ids))
 
     # ------------------------------------------------------------------ workflow cache
 
@@ -842,6 +890,39 @@ class Engine:
             )
             return result.rowcount == 1
 
+    def extend_job_lock(self, job_id: int, worker_id: str, lease: timedelta) -> bool:
+        """Move the lock's expiry to now + lease (Camunda's extendLock); False unless this worker holds it."""
+        now = self.now()
+        with self.session_factory() as session, session.begin():
+            result = session.execute(
+                update(Job)
+                .where(
+                    Job.id == job_id,
+                    Job.status == JobStatus.LOCKED.value,
+                    Job.locked_by == worker_id,
+                    Job.lock_expires_at >= now,
+                )
+                .values(lock_expires_at=now + lease, version=Job.version + 1)
+                .execution_options(synchronize_session=False)
+            )
+            return result.rowcount == 1
+
+    def unlock_job(self, job_id: int) -> bool:
+        """Give a locked job back to the queue at once (Camunda's unlock); False when it is not locked."""
+        with self.session_factory() as session, session.begin():
+            result = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == JobStatus.LOCKED.value)
+                .values(
+                    status=JobStatus.PENDING.value,
+                    locked_by=None,
+                    lock_expires_at=None,
+                    version=Job.version + 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return result.rowcount == 1
+
     def due_job_ids(
         self, limit: int = 50, now: datetime | None = None, topics: Iterable[str] | None = None
     ) -> list[int]:
@@ -861,15 +942,46 @@ class Engine:
                 )
             )
 
+    def claim_due_jobs(self, worker_id: str, limit: int = 50, lease: timedelta = DEFAULT_LEASE) -> list[int]:
+        """Claim up to `limit` due in-process jobs for one worker.
+
+        On PostgreSQL one UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) takes a batch
+        without two workers ever waiting on, or taking, the same rows. SQLite has one
+        writer at a time, so a conditional UPDATE per job gives the same guarantee.
+        """
+        if not self._postgres:
+            return [job_id for job_id in self.due_job_ids(limit) if self.claim_job(job_id, worker_id, lease)]
+        now = self.now()
+        due = (
+            select(Job.id)
+            .where(
+                Job.topic.in_(self.handlers.topics()),
+                ((Job.status == JobStatus.PENDING.value) & (Job.due_at <= now))
+                | ((Job.status == JobStatus.LOCKED.value) & (Job.lock_expires_at < now)),
+            )
+            .order_by(Job.priority.desc(), Job.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self.session_factory() as session, session.begin():
+            return list(
+                session.scalars(
+                    update(Job)
+                    .where(Job.id.in_(due.scalar_subquery()))
+                    .values(status=JobStatus.LOCKED.value, locked_by=worker_id, lock_expires_at=now + lease,
+                            version=Job.version + 1)
+                    .returning(Job.id)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+
     def run_due_jobs(self, limit: int = 50, worker_id: str | None = None) -> int:
         """Claim and run due in-process jobs (the worker loop's body); returns how many ran."""
         worker = worker_id or self.worker_id
-        ran = 0
-        for job_id in self.due_job_ids(limit):
-            if self.claim_job(job_id, worker):
-                self.execute_job(job_id, claimed=True, worker_id=worker)
-                ran += 1
-        return ran
+        claimed = self.claim_due_jobs(worker, limit)
+        for job_id in claimed:
+            self.execute_job(job_id, claimed=True, worker_id=worker)
+        return len(claimed)
 
     def execute_job(self, job_id: int, *, claimed: bool = False, worker_id: str | None = None) -> str:
         """Run a claimed job's handler outside any transaction, then apply its result in a step."""
@@ -1079,7 +1191,8 @@ class Engine:
             if task is None:
                 raise InvalidStateError(f"Job {job_id}'s task is no longer active.")
             task.data.update(variables or {})
-            event = BpmnEvent(ErrorEventDefinition(code, code=code), {"message": message})
+            # The payload becomes the boundary path's data: the worker's variables survive the error.
+            event = BpmnEvent(ErrorEventDefinition(code, code=code), dict(variables or {}))
             caught = workflow.event_manager.catch(event) if hasattr(workflow, "event_manager") else 0
             if not caught:
                 raise _UncaughtBpmnError(code)

@@ -6,12 +6,9 @@ from sqlalchemy import pool
 from engine.store import Base as EngineBase
 from engine.store import make_engine
 
-try:
-    from desk.models import Base as DeskBase
+from desk.models import Base as DeskBase
 
-    target_metadata = [EngineBase.metadata, DeskBase.metadata]
-except ImportError:  # the domain tables arrive with desk.models
-    target_metadata = [EngineBase.metadata]
+target_metadata = [EngineBase.metadata, DeskBase.metadata]
 
 config = context.config
 

@@ -10,6 +10,7 @@ from flask import Flask
 
 from engine.handlers import HandlerRegistry
 from engine.runtime import Engine
+from handlers._common import DeskResources
 from web import db
 from web.config import load_config
 
@@ -34,9 +35,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         allow_scripts=app.config["ALLOW_SCRIPT_TASKS"],
         inline_jobs=app.config["INLINE_JOBS"],
         worker_id=app.config["WORKER_ID"],
+        resources=DeskResources(app.extensions["sessions"]),
     )
-    from web import cli
+    from web import cli, security
+    from web.i18n import language, translate
+    from web.views import auth, processes, requests, tasks
 
+    security.init_app(app)
+    app.jinja_env.globals.update(_=translate, lang=language)
+    for blueprint in (auth.bp, tasks.bp, requests.bp, processes.bp):
+        app.register_blueprint(blueprint)
     cli.init_app(app)
     return app
 

@@ -13,6 +13,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
+from desk.models import ROLES
 from engine.deploy import DeployError, deploy
 from engine.errors import EngineError
 from engine.forms import FormValidationError
@@ -437,3 +438,38 @@ def worker(once: bool, interval: float) -> None:
             return
         if not done:
             time.sleep(interval)
+
+
+@click.command("demo")
+def demo() -> None:
+    """Seed demo users (one per role, password "demo"), rules, clients and sample requests; idempotent."""
+    from web.demo import seed_demo
+
+    for line in seed_demo():
+        click.echo(line)
+    click.echo(
+        "Log in at http://127.0.0.1:5000 as operator, dispatcher, manager, executor, approver, analyst "
+        "or admin (password: demo)."
+    )
+
+
+@click.command("create-user")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--role", "roles", multiple=True, type=click.Choice(list(ROLES)))
+@click.option("--group", "groups", multiple=True)
+@click.option("--name", "full_name", default="")
+@click.option("--email")
+def create_user_cmd(
+    username: str,
+    password: str,
+    roles: tuple[str, ...],
+    groups: tuple[str, ...],
+    full_name: str,
+    email: str | None,
+) -> None:
+    """Create (or update) a staff account."""
+    from web.demo import create_user
+
+    create_user(username, password, full_name=full_name, roles=list(roles), groups=list(groups), email=email)
+    click.echo(f"User {username} saved with roles {', '.join(roles) or '-'}")

@@ -1,0 +1,317 @@
+"""Requests, contacts, deals and tasks: the operations handlers and the web call.
+
+Each function takes the caller's session and "now"; it never commits, so a handler's
+change and the notifications it causes land in one transaction (the outbox rule).
+Status changes always go through `change_status`, which keeps the stage totals and the
+pickup/processing facts right; the request's creation time is never touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from desk import sla
+from desk.calendar import Calendar, get_calendar, next_working_moment
+from desk.errors import DeskError
+from desk.models import (
+    STATUSES,
+    CalendarRow,
+    Contact,
+    Deal,
+    Request,
+    RouteRule,
+    SlaPolicyRow,
+    StatusChange,
+    Task,
+    User,
+)
+
+CLOSED_STATUSES = ("done", "closed", "rejected")
+
+
+class RequestNotFoundError(DeskError, LookupError):
+    """No request has that id or number."""
+
+    def __init__(self, ref: Any) -> None:
+        self.ref = ref
+        super().__init__(f"No request {ref!r}; search the request list by number.")
+
+
+class InvalidStatusError(DeskError, ValueError):
+    """A status outside the request life cycle."""
+
+    def __init__(self, status: str) -> None:
+        self.status = status
+        super().__init__(f"Unknown request status {status!r}; use one of {', '.join(STATUSES)}.")
+
+
+def calendars(session: Session) -> dict[str, Calendar]:
+    """The calendars admins maintain, falling back to the two seeded defaults."""
+    from desk.calendar import DEFAULT_CALENDARS
+
+    stored = {row.name: Calendar.from_dict(row.data) for row in session.scalars(select(CalendarRow))}
+    return {**DEFAULT_CALENDARS, **stored}
+
+
+def sla_policies(session: Session) -> tuple[sla.SlaPolicy, ...]:
+    rows = session.scalars(select(SlaPolicyRow).order_by(SlaPolicyRow.id)).all()
+    stored = tuple(sla.SlaPolicy(r.category, r.priority, r.resolve_within, r.calendar) for r in rows)
+    return sla.DEFAULT_POLICIES + stored
+
+
+def get_request(session: Session, request_id: int | str) -> Request:
+    if isinstance(request_id, str) and request_id.upper().startswith("REQ-"):
+        found = session.scalars(select(Request).where(Request.number == request_id.upper())).first()
+    else:
+        found = session.get(Request, int(request_id))
+    if found is None:
+        raise RequestNotFoundError(request_id)
+    return found
+
+
+def request_number(request_id: int) -> str:
+    return f"REQ-{request_id:06d}"
+
+
+def create_request(
+    session: Session,
+    *,
+    now: datetime,
+    channel: str,
+    subject: str,
+    body: str = "",
+    contact: Contact | None = None,
+    requester_email: str | None = None,
+    priority: str = "normal",
+    created_at: datetime | None = None,
+    linked_to: Request | None = None,
+) -> Request:
+    """Register a request; its number is derived from its id, so numbers never repeat."""
+    created = created_at or now
+    support = get_calendar("support", calendars(session))
+    request = Request(
+        channel=channel,
+        subject=subject[:500],
+        body=body,
+        contact_id=contact.id if contact else None,
+        requester_email=requester_email or (contact.email if contact else None),
+        priority=priority if priority in ("high", "normal", "low") else "normal",
+        status="new",
+        created_at=created,
+        arrived_at=next_working_moment(created, support),
+        status_changed_at=created,
+        stage_totals={},
+        linked_to_id=linked_to.id if linked_to else None,
+    )
+    session.add(request)
+    session.flush()
+    request.number = request_number(request.id)
+    return request
+
+
+def change_status(
+    session: Session, request: Request, status: str, *, now: datetime, by: str | None = None
+) -> None:
+    """Move a request to `status`, adding the time spent in the old one to its stage totals."""
+    if status not in STATUSES:
+        raise InvalidStatusError(status)
+    if status == request.status:
+        return
+    support = get_calendar("support", calendars(session))
+    entered = request.status_changed_at or request.created_at
+    totals = sla.record_status_change(request.stage_totals or {}, request.status, entered, now, support)
+    spent = totals[request.status]
+    before = sla.StageTotals(request.stage_totals or {}).get(request.status, sla.StageTime(0.0, 0.0))
+    session.add(
+        StatusChange(
+            request_id=request.id,
+            from_status=request.status,
+            to_status=status,
+            at=now,
+            by=by,
+            working_minutes=spent.working_minutes - before.working_minutes,
+            wall_minutes=spent.wall_minutes - before.wall_minutes,
+        )
+    )
+    request.stage_totals = totals.to_dict()
+    request.status = status
+    request.status_changed_at = now
+
+
+def set_category(session: Session, request: Request, category: str | None, score: float | None) -> None:
+    request.category = category
+    request.classify_score = score
+
+
+def set_resolve_by(session: Session, request: Request) -> datetime:
+    """Compute resolve-by from the creation time (never from the moment the category arrived)."""
+    due = sla.resolve_by(
+        request.created_at, request.category, request.priority, sla_policies(session), calendars(session)
+    )
+    request.resolve_by = due
+    return due
+
+
+def take_into_work(session: Session, request: Request, *, now: datetime, assignee: str | None) -> sla.Pickup:
+    """Record the pickup: the first assignment, measured on the support calendar from arrival."""
+    if assignee:
+        request.assignee = assignee
+    if request.taken_at is None:
+        request.taken_at = now
+        measured = sla.pickup(request.created_at, now, calendars(session))
+        request.pickup_minutes = round(measured.minutes, 2)
+        request.pickup_late = measured.late
+        request.pickup_overrun_minutes = round(measured.overrun_minutes, 2)
+    change_status(session, request, "assigned", now=now, by=assignee)
+    return sla.Pickup(
+        request.pickup_minutes or 0.0, bool(request.pickup_late), request.pickup_overrun_minutes or 0.0
+    )
+
+
+def close_request(session: Session, request: Request, outcome: str, *, now: datetime) -> None:
+    """Finish a request: done (processing time + bucket + SLA met) or rejected."""
+    status = "rejected" if outcome == "rejected" else "done"
+    request.done_at = now
+    taken = request.taken_at or request.arrived_at or request.created_at
+    minutes = sla.processing_minutes(taken, now, calendars(session))
+    request.processing_minutes = round(minutes, 2)
+    request.processing_bucket = sla.bucket(minutes)
+    if request.resolve_by is not None:
+        request.sla_met = now <= request.resolve_by
+    change_status(session, request, status, now=now)
+
+
+def route(session: Session, category: str | None) -> RouteRule:
+    """The routing rule for a category (admin-edited); unknown categories go to the dispatchers."""
+    rule = session.scalars(select(RouteRule).where(RouteRule.category == (category or "*"))).first()
+    if rule is None:
+        rule = session.scalars(select(RouteRule).where(RouteRule.category == "*")).first()
+    return rule or RouteRule(
+        category="*", dispatcher_group="dispatchers", executor=None, needs_approval=False, approvers=[]
+    )
+
+
+def create_task(
+    session: Session,
+    *,
+    now: datetime,
+    title: str,
+    assignee: str | None,
+    request: Request | None = None,
+    description: str = "",
+    deadline: datetime | None = None,
+    idempotency_key: str | None = None,
+) -> Task:
+    """Create a task once per idempotency key, so a re-run job does not duplicate it."""
+    if idempotency_key:
+        existing = session.scalars(select(Task).where(Task.idempotency_key == idempotency_key)).first()
+        if existing is not None:
+            return existing
+    task = Task(
+        title=title[:255],
+        description=description,
+        assignee=assignee,
+        deadline=deadline,
+        status="open",
+        request_id=request.id if request else None,
+        created_at=now,
+        idempotency_key=idempotency_key,
+    )
+    session.add(task)
+    session.flush()
+    return task
+
+
+def users_in_group(session: Session, group: str) -> list[User]:
+    return [
+        u for u in session.scalars(select(User).where(User.active.is_(True))) if group in (u.groups or [])
+    ]
+
+
+def find_user(session: Session, username: str | None) -> User | None:
+    if not username:
+        return None
+    return session.scalars(select(User).where(User.username == username)).first()
+
+
+def sync_deal_contacts(session: Session, deal: Deal, *, now: datetime) -> dict[int, tuple[str | None, str]]:
+    """Give each contact of the deal the responsible of its most recently updated deal.
+
+    Returns contact id -> (old, new) for the contacts that changed; running it again
+    changes nothing (idempotent), whichever order deals are processed in.
+    """
+    changed: dict[int, tuple[str | None, str]] = {}
+    for contact in deal.contacts:
+        target = most_recent_responsible(session, contact)
+        if target and contact.responsible != target:
+            changed[contact.id] = (contact.responsible, target)
+            contact.responsible = target
+            contact.updated_at = now
+    return changed
+
+
+def most_recent_responsible(session: Session, contact: Contact) -> str | None:
+    from desk.models import deal_contact
+
+    return session.scalars(
+        select(Deal.responsible)
+        .join(deal_contact, deal_contact.c.deal_id == Deal.id)
+        .where(deal_contact.c.contact_id == contact.id, Deal.responsible.is_not(None))
+        .order_by(Deal.updated_at.desc(), Deal.id.desc())
+        .limit(1)
+    ).first()
+
+
+def find_contact(
+    session: Session, *, email: str | None = None, phone_e164: str | None = None
+) -> Contact | None:
+    if email:
+        found = session.scalars(select(Contact).where(Contact.email == email.lower())).first()
+        if found is not None:
+            return found
+    if phone_e164:
+        return session.scalars(select(Contact).where(Contact.phone_e164 == phone_e164)).first()
+    return None
+
+
+def get_or_create_contact(
+    session: Session,
+    *,
+    now: datetime,
+    email: str | None = None,
+    name: str = "",
+    phone_e164: str | None = None,
+) -> Contact:
+    """Match by e-mail or phone; never duplicate a contact."""
+    contact = find_contact(session, email=email, phone_e164=phone_e164)
+    if contact is None:
+        contact = Contact(
+            name=name or (email or phone_e164 or ""),
+            email=email.lower() if email else None,
+            phones=[phone_e164] if phone_e164 else [],
+            phone_e164=phone_e164,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(contact)
+        session.flush()
+    return contact
+
+
+def request_payload(request: Request) -> Mapping[str, Any]:
+    """What templates and notifications say about a request."""
+    return {
+        "request_id": request.id,
+        "number": request.number,
+        "subject": request.subject,
+        "status": request.status,
+        "category": request.category,
+        "priority": request.priority,
+        "assignee": request.assignee,
+        "resolve_by": request.resolve_by.isoformat() if request.resolve_by else None,
+    }

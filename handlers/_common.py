@@ -1,0 +1,32 @@
+"""What every handler shares: a transaction on the desk's tables, opened from the job context."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.handlers import JobContext
+
+
+@dataclass(frozen=True)
+class DeskResources:
+    """Handed to handlers through JobContext.resources by the app (web) or the RQ worker."""
+
+    sessions: sessionmaker
+
+
+@contextmanager
+def transaction(context: JobContext) -> Iterator[Session]:
+    """One transaction per handler call: its changes and its outbox rows commit together."""
+    resources: DeskResources = context.resources
+    with resources.sessions() as session, session.begin():
+        yield session
+
+
+def job_key(context: JobContext, *parts: Any) -> str:
+    """A stable idempotency key: the same job re-run produces the same key."""
+    return ":".join(["job", str(context.job_id), *(str(p) for p in parts)])

@@ -1,0 +1,165 @@
+"""A request handled end to end by bpmn/service_request.bpmn with the real handlers, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from desk.models import Notification, Request, StatusChange
+from engine.forms import FormValidationError
+from engine.store import HistoryEvent, Instance
+from engine.tasklist import TaskQuery, query_tasks
+from web.cli import deploy_paths
+from web.demo import seed_demo
+from web.intake import open_request
+
+MSK = ZoneInfo("Europe/Moscow")
+MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=MSK)
+BPMN = Path(__file__).resolve().parent.parent / "bpmn"
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def desk(any_app):
+    """The app with the shipped diagrams deployed and the demo seed, at Monday 10:00 Moscow time."""
+    runtime = any_app.extensions["runtime"]
+    runtime.clock = Clock(MONDAY_10)
+    with any_app.app_context():
+        deploy_paths([BPMN])
+        seed_demo()
+        yield any_app
+
+
+def runtime_of(app):
+    return app.extensions["runtime"]
+
+
+def open_task(app, request: Request, element_id: str, **query):
+    with app.extensions["sessions"]() as session:
+        page = query_tasks(session, TaskQuery(everything=True, business_key=request.number, element_id=element_id,
+                                              **query))
+    assert page.tasks, f"no open {element_id} task for {request.number}"
+    return page.tasks
+
+
+def reload(app, request_id: int) -> Request:
+    with app.extensions["sessions"]() as session:
+        return session.get(Request, request_id)
+
+
+def history(app, request: Request) -> list[str]:
+    with app.extensions["sessions"]() as session:
+        return list(session.scalars(select(HistoryEvent.element_id).where(
+            HistoryEvent.instance_id == request.instance_id, HistoryEvent.element_id.is_not(None))
+            .order_by(HistoryEvent.id)))
+
+
+def at(app, when: datetime) -> None:
+    runtime_of(app).clock.now = when
+
+
+def test_purchase_is_classified_dispatched_approved_by_two_worked_and_closed(desk):
+    request = open_request(channel="email", subject="Купить новый монитор 27 дюймов",
+                           body="Прошу закупить монитор для дизайнера, старый сломался.",
+                           requester_email="ivan.petrov@romashka.example.ru")
+    request = reload(desk, request.id)
+    assert request.category == "purchases" and request.resolve_by is not None
+    [dispatch] = open_task(desk, request, "Task_Dispatch")
+    assert dispatch.candidate_groups == ["dispatchers"]
+
+    at(desk, MONDAY_10 + timedelta(minutes=10))
+    runtime_of(desk).complete(dispatch.id, "dispatcher", {"executor": "executor2"})
+    request = reload(desk, request.id)
+    assert request.status == "assigned" and request.pickup_minutes == 10 and request.pickup_late is False
+
+    approvals = open_task(desk, request, "Task_Approve")
+    assert sorted(t.assignee for t in approvals) == ["approver", "approver2"]
+    for task in approvals:
+        runtime_of(desk).complete(task.id, task.assignee, {"approved": True})
+
+    [work] = open_task(desk, request, "Task_Resolve")
+    assert work.assignee == "executor2"
+    assert reload(desk, request.id).status == "in_progress"
+    at(desk, MONDAY_10 + timedelta(hours=3, minutes=40))
+    runtime_of(desk).complete(work.id, "executor2", {"resolution": "Монитор выдан", "done": True})
+
+    request = reload(desk, request.id)
+    assert request.status == "done"
+    assert request.processing_minutes == 210 and request.processing_bucket == "3 – 8 h"
+    assert request.sla_met is True
+    assert request.created_at == MONDAY_10  # never altered
+    steps = history(desk, request)
+    for element in ("Task_Classify", "Task_Sla", "Task_Route", "Task_Dispatch", "Task_MarkAssigned",
+                    "Task_Approve", "Task_CreateTask", "Task_Resolve"):
+        assert element in steps, f"{element} missing from the history"
+    with desk.extensions["sessions"]() as session:
+        assert session.get(Instance, request.instance_id).status == "completed"
+        sent = session.scalars(select(Notification.template).where(Notification.request_id == request.id)).all()
+        assert {"task_assigned", "request_resolved"} <= set(sent)
+        stages = session.scalars(select(StatusChange.to_status).where(StatusChange.request_id == request.id)
+                                 .order_by(StatusChange.id)).all()
+        assert stages == ["assigned", "in_progress", "done"]
+
+
+def test_rejection_needs_a_comment_and_closes_the_request_as_rejected(desk):
+    request = open_request(channel="web", subject="Нужен доступ к 1С для стажёра",
+                           body="Прошу выдать права на базу 1С:Бухгалтерия, доступ к папке отдела.",
+                           requester_email="s.smirnova@romashka.example.ru")
+    request = reload(desk, request.id)
+    [dispatch] = open_task(desk, request, "Task_Dispatch")
+    runtime_of(desk).complete(dispatch.id, "dispatcher", {"executor": "executor"})
+    first = open_task(desk, request, "Task_Approve")[0]
+    with pytest.raises(FormValidationError) as err:
+        runtime_of(desk).complete(first.id, first.assignee, {"approved": False})
+    assert "comment" in err.value.errors
+    runtime_of(desk).complete(first.id, first.assignee, {"approved": False, "comment": "Стажёрам 1С не положена"})
+    request = reload(desk, request.id)
+    assert request.status == "rejected"
+    with desk.extensions["sessions"]() as session:
+        rejected = session.scalars(select(Notification).where(Notification.request_id == request.id,
+                                                              Notification.template == "request_rejected")).one()
+        assert rejected.recipient == "s.smirnova@romashka.example.ru" and rejected.channel == "email"
+        assert "Стажёрам 1С не положена" in rejected.body
+
+
+def test_unclassified_request_is_triaged_by_an_operator(desk):
+    request = open_request(channel="phone", subject="Вопрос", body="Добрый день, перезвоните мне, пожалуйста.")
+    request = reload(desk, request.id)
+    assert request.category is None and request.status == "triage"
+    [triage] = open_task(desk, request, "Task_Triage")
+    assert triage.candidate_groups == ["operators"]
+    runtime_of(desk).complete(triage.id, "operator", {"category": "network", "priority": "high"})
+    request = reload(desk, request.id)
+    assert request.category == "network" and request.priority == "high" and request.status == "new"
+    assert request.resolve_by is not None
+    assert open_task(desk, request, "Task_Dispatch")
+
+
+def test_overdue_request_is_escalated_to_the_manager(desk):
+    request = open_request(channel="email", subject="Не работает интернет",
+                           body="С утра нет интернета, сеть не работает.", priority="high")
+    [dispatch] = open_task(desk, reload(desk, request.id), "Task_Dispatch")
+    runtime_of(desk).complete(dispatch.id, "dispatcher", {"executor": "executor"})
+    request = reload(desk, request.id)
+    assert runtime_of(desk).fire_due_timers(request.resolve_by - timedelta(minutes=1)) == 0
+    at(desk, request.resolve_by + timedelta(minutes=1))
+    assert runtime_of(desk).fire_due_timers() >= 1
+    request = reload(desk, request.id)
+    assert request.escalated
+    [review] = open_task(desk, request, "Task_ManagerReview")
+    assert review.candidate_groups == ["managers"]
+    assert open_task(desk, request, "Task_Resolve"), "the executor keeps working (non-interrupting timer)"
+    with desk.extensions["sessions"]() as session:
+        assert session.scalars(select(Notification).where(Notification.recipient == "manager",
+                                                          Notification.template == "request_overdue")).all()

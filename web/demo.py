@@ -1,0 +1,165 @@
+"""Demo data (pinned by DESIGN §8a): one user per role named after it, password "demo", plus samples.
+
+Idempotent: running it twice leaves one of everything.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from desk.classify_dictionary import DEFAULT_DICTIONARY
+from flask import current_app
+from sqlalchemy import func, select
+from werkzeug.security import generate_password_hash
+
+from desk.calendar import DEFAULT_CALENDARS
+from desk.dictionary import save_dictionary
+from desk.models import CalendarRow, Company, Contact, Deal, DictionaryEntry, Request, RouteRule, User
+
+DEMO_PASSWORD = "demo"
+DEMO_USERS = {
+    "operator": ("Ольга Операторова", ["operator"], ["operators"]),
+    "dispatcher": ("Дмитрий Диспетчеров", ["dispatcher"], ["dispatchers"]),
+    "manager": ("Мария Менеджерова", ["manager"], ["managers"]),
+    "executor": ("Евгений Исполнителев", ["executor"], ["executors"]),
+    "executor2": ("Елена Исполнителева", ["executor"], ["executors"]),
+    "approver": ("Антон Согласующий", ["approver"], ["approvers"]),
+    "approver2": ("Алла Согласующая", ["approver"], ["approvers"]),
+    "analyst": ("Анна Аналитикова", ["analyst"], ["analysts"]),
+    "admin": ("Админ Админов", ["admin"], ["admins"]),
+}
+ROUTES = {
+    "*": ("dispatchers", "executor", False),
+    "purchases": ("dispatchers", "executor2", True),
+    "access": ("dispatchers", "executor", True),
+}
+SAMPLE_REQUESTS = [
+    (
+        "Не печатает принтер на 3 этаже",
+        "Принтер HP в бухгалтерии не печатает, горит ошибка замятия бумаги.",
+        "high",
+    ),
+    (
+        "Нет доступа к сетевой папке",
+        "Прошу предоставить доступ к папке \\\\fs01\\finance для нового сотрудника.",
+        "normal",
+    ),
+    ("Купить новый монитор", "Прошу закупить монитор 27 дюймов для дизайнера.", "low"),
+    (
+        "Не работает интернет",
+        "С утра нет интернета на всём этаже, Wi-Fi подключается, но сайты не открываются.",
+        "high",
+    ),
+    ("1С не запускается", "При запуске 1С:Бухгалтерии ошибка лицензии.", "normal"),
+    ("Вопрос", "Добрый день, подскажите, пожалуйста.", "normal"),
+]
+
+
+def create_user(
+    username: str,
+    password: str,
+    *,
+    full_name: str = "",
+    roles: list[str] | None = None,
+    groups: list[str] | None = None,
+    email: str | None = None,
+) -> User:
+    """Create or update a staff account (used by the demo seed and `flask --app web create-user`)."""
+    sessions = current_app.extensions["sessions"]
+    with sessions() as session, session.begin():
+        user = session.scalars(select(User).where(User.username == username)).first()
+        if user is None:
+            user = User(username=username)
+            session.add(user)
+        user.full_name = full_name or user.full_name or username
+        user.password_hash = generate_password_hash(password)
+        user.roles = roles if roles is not None else (user.roles or [])
+        user.groups = groups if groups is not None else (user.groups or [])
+        user.email = email or user.email or f"{username}@desk.example.com"
+        user.active = True
+    return user
+
+
+def seed_demo() -> list[str]:
+    """Seed users, calendars, dictionary, routing, sample clients and requests; return what it did."""
+    done = []
+    for username, (name, roles, groups) in DEMO_USERS.items():
+        create_user(username, DEMO_PASSWORD, full_name=name, roles=roles, groups=groups)
+    done.append(f"users: {', '.join(DEMO_USERS)} (password {DEMO_PASSWORD!r})")
+    sessions = current_app.extensions["sessions"]
+    runtime = current_app.extensions["runtime"]
+    now = runtime.now()
+    with sessions() as session, session.begin():
+        for name, cal in DEFAULT_CALENDARS.items():
+            if session.get(CalendarRow, name) is None:
+                session.add(CalendarRow(name=name, data=cal.to_dict()))
+        if not session.scalar(select(func.count()).select_from(DictionaryEntry)):
+            save_dictionary(session, DEFAULT_DICTIONARY)
+        for category, (group, executor, approval) in ROUTES.items():
+            if session.scalars(select(RouteRule).where(RouteRule.category == category)).first() is None:
+                session.add(
+                    RouteRule(
+                        category=category,
+                        dispatcher_group=group,
+                        executor=executor,
+                        needs_approval=approval,
+                        approvers=["approver", "approver2"] if approval else [],
+                    )
+                )
+        if not session.scalar(select(func.count()).select_from(Company)):
+            company = Company(name="ООО «Ромашка»", inn="7701234567")
+            session.add(company)
+            session.flush()
+            contacts = [
+                Contact(
+                    name="Иван Петров",
+                    email="ivan.petrov@romashka.example.ru",
+                    phones=["+79161234567"],
+                    phone_e164="+79161234567",
+                    responsible="executor",
+                    company_id=company.id,
+                    created_at=now,
+                    updated_at=now,
+                ),
+                Contact(
+                    name="Светлана Смирнова",
+                    email="s.smirnova@romashka.example.ru",
+                    phones=["+79031112233"],
+                    phone_e164="+79031112233",
+                    responsible="executor2",
+                    company_id=company.id,
+                    created_at=now,
+                    updated_at=now,
+                ),
+            ]
+            session.add_all(contacts)
+            session.add(
+                Deal(
+                    title="Обслуживание офиса 2027",
+                    amount=480000,
+                    responsible="manager",
+                    updated_at=now - timedelta(days=1),
+                    contacts=contacts,
+                )
+            )
+    done.append("calendars, dictionary, routing rules, sample company, contacts and a deal")
+    with sessions() as session:
+        existing = session.scalar(select(func.count()).select_from(Request))
+        contact_ids = list(session.scalars(select(Contact.id).order_by(Contact.id)))
+    if not existing and contact_ids:
+        from web.intake import open_request
+
+        for i, (subject, body, priority) in enumerate(SAMPLE_REQUESTS * 2):
+            open_request(
+                channel=("email", "web", "phone")[i % 3],
+                subject=subject,
+                body=body,
+                priority=priority,
+                contact_id=contact_ids[i % len(contact_ids)],
+                created_at=now - timedelta(hours=3 * i),
+            )
+        done.append(f"{len(SAMPLE_REQUESTS) * 2} sample requests started in service_request")
+    with sessions() as session:
+        crm_count = session.scalar(select(func.count()).select_from(Request))
+    done.append(f"{crm_count} requests in the database")
+    return done
