@@ -1,0 +1,106 @@
+"""Staff UI: login with throttling, CSRF, and who may see and complete which task."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from engine.deploy import deploy
+from web.demo import create_user
+
+DATA = Path(__file__).parent / "data" / "bpmn"
+
+
+@pytest.fixture
+def staff(app):
+    with app.app_context():
+        create_user("reviewer", "pw-reviewer", roles=["executor"], groups=["reviewers"])
+        create_user("outsider", "pw-outsider", roles=["executor"], groups=["somebody_else"])
+        create_user("boss", "pw-boss", roles=["manager"], groups=["managers"])
+    runtime = app.extensions["runtime"]
+    runtime.handlers.register("step_one", lambda v: {"counter": 1})
+    runtime.handlers.register("step_two", lambda v: {"result": 2})
+    deploy(
+        app.extensions["sessions"],
+        {"five_step.bpmn": (DATA / "five_step.bpmn").read_bytes()},
+        known_topics=runtime.handlers.topics(),
+    )
+    started = runtime.start("five_step", business_key="ORDER-1")
+    return _task_id(app, started.id)
+
+
+def _task_id(app, instance_id: str) -> str:
+    from engine.tasklist import TaskQuery, query_tasks
+
+    with app.extensions["sessions"]() as session:
+        return query_tasks(session, TaskQuery(everything=True, instance_id=instance_id)).tasks[0].id
+
+
+def token(client, path: str = "/login") -> str:
+    page = client.get(path)
+    return re.search(rb'name="csrf_token" value="([^"]+)"', page.data).group(1).decode()
+
+
+def login(client, username: str, password: str):
+    return client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": token(client)}
+    )
+
+
+@pytest.mark.parametrize("path", ["/tasks/", "/requests/", "/processes/"])
+def test_anonymous_users_are_sent_to_login(app, path):
+    response = app.test_client().get(path)
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_login_without_csrf_token_is_refused(app, staff):
+    response = app.test_client().post("/login", data={"username": "reviewer", "password": "pw-reviewer"})
+    assert response.status_code == 400
+
+
+def test_failed_logins_are_throttled(app, staff):
+    client = app.test_client()
+    for _ in range(5):
+        assert login(client, "reviewer", "wrong").status_code == 401
+    assert login(client, "reviewer", "pw-reviewer").status_code == 429
+
+
+def test_group_member_sees_and_completes_the_task(app, staff):
+    client = app.test_client()
+    assert login(client, "reviewer", "pw-reviewer").status_code == 302
+    assert b"Review" in client.get("/tasks/?scope=groups").data
+    page = client.get(f"/tasks/{staff}")
+    assert page.status_code == 200
+    bad = client.post(
+        f"/tasks/{staff}/complete", data={"score": "99", "csrf_token": token(client, f"/tasks/{staff}")}
+    )
+    assert bad.status_code == 400 and "at most 10".encode() in bad.data
+    done = client.post(
+        f"/tasks/{staff}/complete",
+        data={"ok": "true", "score": "7", "csrf_token": token(client, f"/tasks/{staff}")},
+    )
+    assert done.status_code == 302
+    again = client.post(
+        f"/tasks/{staff}/complete", data={"ok": "true", "score": "7", "csrf_token": token(client, "/tasks/")}
+    )
+    assert again.status_code == 409
+
+
+def test_user_of_another_group_gets_403_on_the_task(app, staff):
+    client = app.test_client()
+    login(client, "outsider", "pw-outsider")
+    assert b"Review" not in client.get("/tasks/?scope=groups").data
+    assert client.get(f"/tasks/{staff}").status_code == 403
+    csrf = token(client, "/tasks/")
+    assert client.post(f"/tasks/{staff}/complete", data={"ok": "true", "csrf_token": csrf}).status_code == 403
+
+
+def test_processes_page_needs_manager_or_analyst(app, staff):
+    client = app.test_client()
+    login(client, "outsider", "pw-outsider")
+    assert client.get("/processes/").status_code == 403
+    other = app.test_client()
+    login(other, "boss", "pw-boss")
+    assert other.get("/processes/").status_code == 200
