@@ -37,7 +37,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         worker_id=app.config["WORKER_ID"],
         resources=DeskResources(app.extensions["sessions"]),
     )
-    from web import cli, security
+    from web import cli, engine_rest, security
     from web.i18n import language, translate
     from web.views import auth, processes, requests, tasks
 
@@ -45,6 +45,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.jinja_env.globals.update(_=translate, lang=language)
     for blueprint in (auth.bp, tasks.bp, requests.bp, processes.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(engine_rest.bp)
     cli.init_app(app)
     return app
 
