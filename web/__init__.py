@@ -37,11 +37,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         worker_id=app.config["WORKER_ID"],
         resources=DeskResources(app.extensions["sessions"]),
     )
-    from web import cli, engine_rest, security
+    from web import cli, engine_rest, queue, security
     from web.i18n import language, translate
     from web.views import auth, processes, requests, tasks
 
     security.init_app(app)
+    queue.init_app(app)
     app.jinja_env.globals.update(_=translate, lang=language)
     for blueprint in (auth.bp, tasks.bp, requests.bp, processes.bp):
         app.register_blueprint(blueprint)

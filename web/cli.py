@@ -473,3 +473,24 @@ def create_user_cmd(
 
     create_user(username, password, full_name=full_name, roles=list(roles), groups=list(groups), email=email)
     click.echo(f"User {username} saved with roles {', '.join(roles) or '-'}")
+
+
+@click.command("scheduler")
+@click.option("--interval", default=1.0, help="Seconds between scans.")
+@click.option("--once", is_flag=True)
+def scheduler(interval: float, once: bool) -> None:
+    """Enqueue due jobs and fire due timers (scale-out mode); only the lock holder works, so two are safe."""
+    from web.queue import enqueue_due
+
+    redis = current_app.extensions.get("redis")
+    if redis is None:
+        raise click.ClickException("REDIS_URL is not set; in the embedded mode use `flask --app web worker`.")
+    lock = redis.lock("desk:scheduler", timeout=max(interval * 10, 10))
+    click.echo(f"Scheduler {current_app.config['WORKER_ID']} started")
+    while True:
+        if lock.acquire(blocking=False) or lock.owned():
+            lock.extend(max(interval * 10, 10), replace_ttl=True)
+            enqueue_due(current_app)
+        if once:
+            return
+        time.sleep(interval)
