@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,45 @@ def test_processes_page_needs_manager_or_analyst(app, staff):
     other = app.test_client()
     login(other, "boss", "pw-boss")
     assert other.get("/processes/").status_code == 200
+
+
+def test_processing_report_shows_buckets_and_exports_csv(app, staff):
+    from datetime import datetime, timedelta
+
+    from desk.models import Request
+
+    t0 = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
+    with app.extensions["sessions"]() as session, session.begin():
+        for i, (minutes, bucket) in enumerate([(20, "< 30 min"), (45, "30 min – 1 h"), (200, "3 – 8 h")]):
+            session.add(
+                Request(
+                    number=f"REQ-9{i:05d}",
+                    channel="email",
+                    subject=f"S{i}",
+                    body="",
+                    status="done",
+                    category="printer",
+                    created_at=t0,
+                    status_changed_at=t0,
+                    taken_at=t0,
+                    done_at=t0 + timedelta(minutes=minutes),
+                    processing_minutes=minutes,
+                    processing_bucket=bucket,
+                    pickup_minutes=5 + 10 * i,
+                    pickup_late=i == 2,
+                    pickup_overrun_minutes=10.0 if i == 2 else 0.0,
+                    sla_met=i != 1,
+                    stage_totals={"in_progress": [minutes, minutes]},
+                )
+            )
+    client = app.test_client()
+    login(client, "outsider", "pw-outsider")
+    assert client.get("/reports/").status_code == 403
+    manager = app.test_client()
+    login(manager, "boss", "pw-boss")
+    page = manager.get("/reports/")
+    assert page.status_code == 200 and b"<svg" in page.data and "3 – 8 h".encode() in page.data
+    assert b"67%" in page.data  # 2 of 3 picked up within 15 minutes
+    exported = manager.get("/reports/processing.csv")
+    lines = exported.data.decode().strip().splitlines()
+    assert exported.mimetype == "text/csv" and len(lines) == 4 and "REQ-900002" in lines[3]

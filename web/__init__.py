@@ -39,12 +39,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     from web import cli, engine_rest, queue, security
     from web.i18n import language, translate
-    from web.views import auth, processes, requests, tasks
+    from web.views import auth, processes, reports, requests, tasks
 
     security.init_app(app)
     queue.init_app(app)
     app.jinja_env.globals.update(_=translate, lang=language)
-    for blueprint in (auth.bp, tasks.bp, requests.bp, processes.bp):
+    for blueprint in (auth.bp, tasks.bp, requests.bp, processes.bp, reports.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(engine_rest.bp)
     cli.init_app(app)

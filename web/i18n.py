@@ -50,6 +50,16 @@ MESSAGES: dict[str, dict[str, str]] = {
     "Version": {"ru": "Версия"},
     "Running": {"ru": "Выполняются"},
     "Language": {"ru": "Язык"},
+    "Reports": {"ru": "Отчёты"},
+    "Too many failed logins; wait a few minutes.": {
+        "ru": "Слишком много неудачных попыток; подождите несколько минут."
+    },
+    "Wrong user name or password.": {"ru": "Неверный логин или пароль."},
+    "Logged out.": {"ru": "Вы вышли."},
+    "Task completed.": {"ru": "Задача завершена."},
+    "Someone else completed this task first; reload the list.": {
+        "ru": "Эту задачу уже завершил кто-то другой; обновите список."
+    },
 }
 
 
