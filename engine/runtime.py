@@ -244,9 +244,7 @@ class Engine:
         """
         with self.session_factory() as session:
             if session.get(Deployment, deployment_id) is None:
-                raise NotFoundError(
-                    f"No deployment {deployment_id!r}; list them with GET /engine-rest/deployment."
-                )
+                raise NotFoundError(f"No deployment {deployment_id!r}; check the id in the deployment list.")
             definition_ids = list(
                 session.scalars(
                     select(ProcessDefinition.id).where(ProcessDefinition.deployment_id == deployment_id)
@@ -968,8 +966,12 @@ class Engine:
                 session.scalars(
                     update(Job)
                     .where(Job.id.in_(due.scalar_subquery()))
-                    .values(status=JobStatus.LOCKED.value, locked_by=worker_id, lock_expires_at=now + lease,
-                            version=Job.version + 1)
+                    .values(
+                        status=JobStatus.LOCKED.value,
+                        locked_by=worker_id,
+                        lock_expires_at=now + lease,
+                        version=Job.version + 1,
+                    )
                     .returning(Job.id)
                     .execution_options(synchronize_session=False)
                 )
