@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
 from engine.errors import EngineError
-from engine.expressions import evaluate
+from engine.expressions import evaluate, is_expression, render
 
 
 class FormError(EngineError):
@@ -95,6 +95,16 @@ class FormSchema:
         if not dct:
             return cls()
         return cls(tuple(FormField.from_dict(f) for f in dct.get("fields", [])), dct.get("source", "none"))
+
+    def with_defaults(self, variables: dict[str, Any]) -> FormSchema:
+        """Resolve ${...} defaults (e.g. a suggested executor) against the task's variables."""
+        if not any(is_expression(f.default) for f in self.fields):
+            return self
+        fields = tuple(
+            replace(f, default=render(f.default, variables)) if is_expression(f.default) else f
+            for f in self.fields
+        )
+        return FormSchema(fields, self.source)
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         """Return the submitted values coerced to their types; raise FormValidationError otherwise.

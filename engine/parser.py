@@ -24,6 +24,7 @@ from SpiffWorkflow.bpmn.parser.event_parsers import (
     StartEventParser,
 )
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 from SpiffWorkflow.bpmn.specs.defaults import (
     BoundaryEvent,
     EndEvent,
@@ -36,12 +37,15 @@ from SpiffWorkflow.bpmn.specs.defaults import (
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
 from SpiffWorkflow.camunda.parser.event_parsers import CamundaEventDefinitionParser
 from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser, UserTaskParser
+from SpiffWorkflow.camunda.specs.multiinstance_task import SequentialMultiInstanceTask
 
 from engine.specs import (
     EngineCycleTimer,
     EngineDateTimer,
     EngineDurationTimer,
     EngineMessage,
+    EngineParallelMultiInstance,
+    EngineSequentialMultiInstance,
     ExternalServiceTask,
     HumanAssignment,
     HumanTask,
@@ -185,7 +189,22 @@ def _int_or_zero(text: str | None) -> int:
         return 0
 
 
-class ServiceTaskParser(CamundaTaskParser):
+class CamundaMultiInstanceParser(CamundaTaskParser):
+    """Multi-instance with Camunda semantics: `${list}` collections and process-scope variables."""
+
+    def _add_multiinstance_task(self, loop_characteristics):
+        super()._add_multiinstance_task(loop_characteristics)
+        self.task.__class__ = (
+            EngineSequentialMultiInstance
+            if isinstance(self.task, SequentialMultiInstanceTask)
+            else EngineParallelMultiInstance
+        )
+        output = self.task.data_output
+        if output is not None and _TOPIC_FROM_EXPRESSION.match(output.bpmn_id):
+            self.task.data_output = TaskDataReference(_TOPIC_FROM_EXPRESSION.match(output.bpmn_id).group(1))
+
+
+class ServiceTaskParser(CamundaMultiInstanceParser):
     """Service and send tasks served by a handler topic."""
 
     def create_task(self):
@@ -193,7 +212,7 @@ class ServiceTaskParser(CamundaTaskParser):
         return self.spec_class(self.spec, self.bpmn_id, call=call, **self.bpmn_attributes)
 
 
-class HumanTaskParser(UserTaskParser):
+class HumanTaskParser(UserTaskParser, CamundaMultiInstanceParser):
     """User tasks with assignment, dates, priority and a form (formData or a .form reference)."""
 
     def create_task(self):

@@ -409,7 +409,7 @@ class Engine:
         users = _render_list(a.candidate_users, data)
         if not assignee and not groups and not users and spec.lane:
             groups = [spec.lane]
-        form = ctx.definition.info.task_forms.get(spec.bpmn_id, FormSchema())
+        form = ctx.definition.info.task_forms.get(spec.bpmn_id, FormSchema()).with_defaults(data)
         row = UserTask(
             id=str(task.id),
             instance_id=ctx.instance.id,
@@ -1031,9 +1031,8 @@ class Engine:
         if task is None:
             return {}
         call = task.task_spec.call
-        if call.inputs:
-            return {p.name: p.resolve(task.data) for p in call.inputs}
-        return dict(task.data)
+        # As in Camunda, input parameters add local variables on top of the visible process variables.
+        return {**task.data, **{p.name: p.resolve(task.data) for p in call.inputs}}
 
     def _peek(self, inst: Instance, definition: LoadedDefinition) -> BpmnWorkflow:
         """A read-only look at the workflow (job inputs); never mutated, so the cache stays valid."""

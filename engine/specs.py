@@ -20,6 +20,10 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimerEventDefinition,
 )
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.camunda.specs.multiinstance_task import (
+    ParallelMultiInstanceTask,
+    SequentialMultiInstanceTask,
+)
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 
 from engine.expressions import is_expression, render
@@ -250,3 +254,32 @@ class EngineMessage(MessageEventDefinition):
             my_task.data.update(payload)
         elif event_data.get("result_var"):
             my_task.data[event_data["result_var"]] = payload
+
+
+class CamundaScopeMerge:
+    """Multi-instance children write to the process scope, as in Camunda.
+
+    SpiffWorkflow collects only the element variable of each child into the collection
+    (overwriting it); Camunda instead lets each child's variables reach the process, last
+    writer wins, so `${approved == false}` as a completion condition and after the loop sees
+    what the approvers decided. The element variable stays local to its child.
+    """
+
+    def merge_child(self, workflow, child):
+        my_task = child.parent
+        local = {self.output_item.bpmn_id} if self.output_item is not None else set()
+        for key, value in child.data.items():
+            if key not in local and key not in MI_COUNTERS:
+                my_task.data[key] = value
+        super().merge_child(workflow, child)
+
+
+MI_COUNTERS = frozenset({"nrOfInstances", "nrOfCompletedInstances", "nrOfActiveInstances", "loopCounter"})
+
+
+class EngineParallelMultiInstance(CamundaScopeMerge, ParallelMultiInstanceTask):
+    """Parallel multi-instance with Camunda's variable scoping."""
+
+
+class EngineSequentialMultiInstance(CamundaScopeMerge, SequentialMultiInstanceTask):
+    """Sequential multi-instance with Camunda's variable scoping."""

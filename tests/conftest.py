@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -14,6 +16,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 PEERS = PROJECT.parent / "shared" / "peers"
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Europe/Moscow"))
 
 
 def require_service(what: str, reason: str) -> None:
@@ -99,3 +102,25 @@ def peers(folder: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"peer material {path} is absent")
     return path
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def desk(any_app):
+    """The app with the shipped diagrams deployed and the demo seed, at Monday 10:00 Moscow time."""
+    runtime = any_app.extensions["runtime"]
+    runtime.clock = Clock(MONDAY_10)
+    from web.cli import deploy_paths
+    from web.demo import seed_demo
+
+    with any_app.app_context():
+        deploy_paths([PROJECT / "bpmn"])
+        seed_demo()
+        yield any_app

@@ -1,10 +1,8 @@
-"""A request handled end to end by bpmn/service_request.bpmn with the real handlers, on SQLite and PostgreSQL."""
+"""A request handled end to end by bpmn/service_request.bpmn with real handlers, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -13,32 +11,8 @@ from desk.models import Notification, Request, StatusChange
 from engine.forms import FormValidationError
 from engine.store import HistoryEvent, Instance
 from engine.tasklist import TaskQuery, query_tasks
-from web.cli import deploy_paths
-from web.demo import seed_demo
+from tests.conftest import MONDAY_10
 from web.intake import open_request
-
-MSK = ZoneInfo("Europe/Moscow")
-MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=MSK)
-BPMN = Path(__file__).resolve().parent.parent / "bpmn"
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def desk(any_app):
-    """The app with the shipped diagrams deployed and the demo seed, at Monday 10:00 Moscow time."""
-    runtime = any_app.extensions["runtime"]
-    runtime.clock = Clock(MONDAY_10)
-    with any_app.app_context():
-        deploy_paths([BPMN])
-        seed_demo()
-        yield any_app
 
 
 def runtime_of(app):
@@ -47,8 +21,9 @@ def runtime_of(app):
 
 def open_task(app, request: Request, element_id: str, **query):
     with app.extensions["sessions"]() as session:
-        page = query_tasks(session, TaskQuery(everything=True, business_key=request.number, element_id=element_id,
-                                              **query))
+        page = query_tasks(
+            session, TaskQuery(everything=True, business_key=request.number, element_id=element_id, **query)
+        )
     assert page.tasks, f"no open {element_id} task for {request.number}"
     return page.tasks
 
@@ -60,9 +35,13 @@ def reload(app, request_id: int) -> Request:
 
 def history(app, request: Request) -> list[str]:
     with app.extensions["sessions"]() as session:
-        return list(session.scalars(select(HistoryEvent.element_id).where(
-            HistoryEvent.instance_id == request.instance_id, HistoryEvent.element_id.is_not(None))
-            .order_by(HistoryEvent.id)))
+        return list(
+            session.scalars(
+                select(HistoryEvent.element_id)
+                .where(HistoryEvent.instance_id == request.instance_id, HistoryEvent.element_id.is_not(None))
+                .order_by(HistoryEvent.id)
+            )
+        )
 
 
 def at(app, when: datetime) -> None:
@@ -70,9 +49,12 @@ def at(app, when: datetime) -> None:
 
 
 def test_purchase_is_classified_dispatched_approved_by_two_worked_and_closed(desk):
-    request = open_request(channel="email", subject="Купить новый монитор 27 дюймов",
-                           body="Прошу закупить монитор для дизайнера, старый сломался.",
-                           requester_email="ivan.petrov@romashka.example.ru")
+    request = open_request(
+        channel="email",
+        subject="Купить новый монитор 27 дюймов",
+        body="Прошу закупить монитор для дизайнера, старый сломался.",
+        requester_email="ivan.petrov@romashka.example.ru",
+    )
     request = reload(desk, request.id)
     assert request.category == "purchases" and request.resolve_by is not None
     [dispatch] = open_task(desk, request, "Task_Dispatch")
@@ -100,22 +82,38 @@ def test_purchase_is_classified_dispatched_approved_by_two_worked_and_closed(des
     assert request.sla_met is True
     assert request.created_at == MONDAY_10  # never altered
     steps = history(desk, request)
-    for element in ("Task_Classify", "Task_Sla", "Task_Route", "Task_Dispatch", "Task_MarkAssigned",
-                    "Task_Approve", "Task_CreateTask", "Task_Resolve"):
+    for element in (
+        "Task_Classify",
+        "Task_Sla",
+        "Task_Route",
+        "Task_Dispatch",
+        "Task_MarkAssigned",
+        "Task_Approve",
+        "Task_CreateTask",
+        "Task_Resolve",
+    ):
         assert element in steps, f"{element} missing from the history"
     with desk.extensions["sessions"]() as session:
         assert session.get(Instance, request.instance_id).status == "completed"
-        sent = session.scalars(select(Notification.template).where(Notification.request_id == request.id)).all()
+        sent = session.scalars(
+            select(Notification.template).where(Notification.request_id == request.id)
+        ).all()
         assert {"task_assigned", "request_resolved"} <= set(sent)
-        stages = session.scalars(select(StatusChange.to_status).where(StatusChange.request_id == request.id)
-                                 .order_by(StatusChange.id)).all()
+        stages = session.scalars(
+            select(StatusChange.to_status)
+            .where(StatusChange.request_id == request.id)
+            .order_by(StatusChange.id)
+        ).all()
         assert stages == ["assigned", "in_progress", "done"]
 
 
 def test_rejection_needs_a_comment_and_closes_the_request_as_rejected(desk):
-    request = open_request(channel="web", subject="Нужен доступ к 1С для стажёра",
-                           body="Прошу выдать права на базу 1С:Бухгалтерия, доступ к папке отдела.",
-                           requester_email="s.smirnova@romashka.example.ru")
+    request = open_request(
+        channel="web",
+        subject="Нужен доступ к общей папке для стажёра",
+        body="Прошу предоставить доступ к папке отдела продаж.",
+        requester_email="s.smirnova@romashka.example.ru",
+    )
     request = reload(desk, request.id)
     [dispatch] = open_task(desk, request, "Task_Dispatch")
     runtime_of(desk).complete(dispatch.id, "dispatcher", {"executor": "executor"})
@@ -123,18 +121,25 @@ def test_rejection_needs_a_comment_and_closes_the_request_as_rejected(desk):
     with pytest.raises(FormValidationError) as err:
         runtime_of(desk).complete(first.id, first.assignee, {"approved": False})
     assert "comment" in err.value.errors
-    runtime_of(desk).complete(first.id, first.assignee, {"approved": False, "comment": "Стажёрам 1С не положена"})
+    runtime_of(desk).complete(
+        first.id, first.assignee, {"approved": False, "comment": "Стажёрам доступ не положен"}
+    )
     request = reload(desk, request.id)
     assert request.status == "rejected"
     with desk.extensions["sessions"]() as session:
-        rejected = session.scalars(select(Notification).where(Notification.request_id == request.id,
-                                                              Notification.template == "request_rejected")).one()
+        rejected = session.scalars(
+            select(Notification).where(
+                Notification.request_id == request.id, Notification.template == "request_rejected"
+            )
+        ).one()
         assert rejected.recipient == "s.smirnova@romashka.example.ru" and rejected.channel == "email"
-        assert "Стажёрам 1С не положена" in rejected.body
+        assert "Стажёрам доступ не положен" in rejected.body
 
 
 def test_unclassified_request_is_triaged_by_an_operator(desk):
-    request = open_request(channel="phone", subject="Вопрос", body="Добрый день, перезвоните мне, пожалуйста.")
+    request = open_request(
+        channel="phone", subject="Вопрос", body="Добрый день, перезвоните мне, пожалуйста."
+    )
     request = reload(desk, request.id)
     assert request.category is None and request.status == "triage"
     [triage] = open_task(desk, request, "Task_Triage")
@@ -147,8 +152,12 @@ def test_unclassified_request_is_triaged_by_an_operator(desk):
 
 
 def test_overdue_request_is_escalated_to_the_manager(desk):
-    request = open_request(channel="email", subject="Не работает интернет",
-                           body="С утра нет интернета, сеть не работает.", priority="high")
+    request = open_request(
+        channel="email",
+        subject="Не работает интернет",
+        body="С утра нет интернета, сеть не работает.",
+        priority="high",
+    )
     [dispatch] = open_task(desk, reload(desk, request.id), "Task_Dispatch")
     runtime_of(desk).complete(dispatch.id, "dispatcher", {"executor": "executor"})
     request = reload(desk, request.id)
@@ -161,5 +170,8 @@ def test_overdue_request_is_escalated_to_the_manager(desk):
     assert review.candidate_groups == ["managers"]
     assert open_task(desk, request, "Task_Resolve"), "the executor keeps working (non-interrupting timer)"
     with desk.extensions["sessions"]() as session:
-        assert session.scalars(select(Notification).where(Notification.recipient == "manager",
-                                                          Notification.template == "request_overdue")).all()
+        assert session.scalars(
+            select(Notification).where(
+                Notification.recipient == "manager", Notification.template == "request_overdue"
+            )
+        ).all()

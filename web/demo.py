@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from desk.classify_dictionary import DEFAULT_DICTIONARY
 from flask import current_app
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
 from desk.calendar import DEFAULT_CALENDARS
+from desk.classify_dictionary import DEFAULT_DICTIONARY
 from desk.dictionary import save_dictionary
 from desk.models import CalendarRow, Company, Contact, Deal, DictionaryEntry, Request, RouteRule, User
 
