@@ -23,25 +23,7 @@ from web import db
 
 
 def init_app(app: Flask) -> None:
-    for command in (
-        init_db,
-        deploy_cmd,
-        definitions,
-        start,
-        instances,
-        instance,
-        tasks,
-        claim,
-        unclaim,
-        complete,
-        correlate,
-        incidents,
-        retry,
-        worker,
-        set_var,
-        cancel,
-    ):
-        command.callback = with_appcontext(command.callback)
+    for command in COMMANDS:
         app.cli.add_command(command)
 
 
@@ -494,3 +476,28 @@ def scheduler(interval: float, once: bool) -> None:
         if once:
             return
         time.sleep(interval)
+
+
+COMMANDS = (
+    init_db,
+    deploy_cmd,
+    definitions,
+    start,
+    instances,
+    instance,
+    tasks,
+    claim,
+    unclaim,
+    complete,
+    correlate,
+    incidents,
+    retry,
+    worker,
+    set_var,
+    cancel,
+    demo,
+    create_user_cmd,
+    scheduler,
+)
+for _command in COMMANDS:
+    _command.callback = with_appcontext(_command.callback)

@@ -158,8 +158,35 @@ def seed_demo() -> list[str]:
                 contact_id=contact_ids[i % len(contact_ids)],
                 created_at=now - timedelta(hours=3 * i),
             )
-        done.append(f"{len(SAMPLE_REQUESTS) * 2} sample requests started in service_request")
+        _advance_samples(runtime)
+        done.append(
+            f"{len(SAMPLE_REQUESTS) * 2} sample requests started in service_request, some dispatched, "
+            "approved and resolved"
+        )
     with sessions() as session:
         crm_count = session.scalar(select(func.count()).select_from(Request))
     done.append(f"{crm_count} requests in the database")
     return done
+
+
+def _advance_samples(runtime) -> None:
+    """Move sample requests to different stages, as a desk mid-day would have them."""
+    from engine.tasklist import TaskQuery, query_tasks
+
+    def open_tasks(element_id: str):
+        with current_app.extensions["sessions"]() as session:
+            return query_tasks(
+                session,
+                TaskQuery(
+                    everything=True, element_id=element_id, sort="created", descending=False, limit=100
+                ),
+            ).tasks
+
+    for task in open_tasks("Task_Triage")[:1]:
+        runtime.complete(task.id, "operator", {"category": "software", "priority": "normal"})
+    for i, task in enumerate(open_tasks("Task_Dispatch")[:8]):
+        runtime.complete(task.id, "dispatcher", {"executor": ("executor", "executor2")[i % 2]})
+    for task in open_tasks("Task_Approve")[:2]:
+        runtime.complete(task.id, task.assignee, {"approved": True})
+    for task in open_tasks("Task_Resolve")[:3]:
+        runtime.complete(task.id, task.assignee, {"resolution": "Проблема устранена", "done": True})
