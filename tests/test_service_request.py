@@ -161,9 +161,10 @@ def test_overdue_request_is_escalated_to_the_manager(desk):
     [dispatch] = open_task(desk, reload(desk, request.id), "Task_Dispatch")
     runtime_of(desk).complete(dispatch.id, "dispatcher", {"executor": "executor"})
     request = reload(desk, request.id)
-    assert runtime_of(desk).fire_due_timers(request.resolve_by - timedelta(minutes=1)) == 0
+    runtime_of(desk).fire_due_timers(request.resolve_by - timedelta(minutes=1))
+    assert not reload(desk, request.id).escalated, "not overdue a minute before the deadline"
     at(desk, request.resolve_by + timedelta(minutes=1))
-    assert runtime_of(desk).fire_due_timers() >= 1
+    runtime_of(desk).fire_due_timers()
     request = reload(desk, request.id)
     assert request.escalated
     [review] = open_task(desk, request, "Task_ManagerReview")
