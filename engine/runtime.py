@@ -671,51 +671,44 @@ class Engine:
     # ------------------------------------------------------------------ public API: user tasks
 
     def claim(self, task_id: str, user: str) -> None:
-        with self.session_factory() as session, session.begin():
-            task = self._open_task(session, task_id)
+        def change(task: UserTask) -> None:
             if task.assignee and task.assignee != user:
                 raise TaskAlreadyClaimed(task_id, task.assignee)
             task.assignee = user
-            session.add(
-                HistoryEvent(
-                    instance_id=task.instance_id,
-                    at=self.now(),
-                    kind="task_claimed",
-                    element_id=task.element_id,
-                    task_id=task_id,
-                    user=user,
-                )
-            )
+
+        self._reassign(task_id, "task_claimed", user, change)
 
     def unclaim(self, task_id: str, user: str | None = None) -> None:
-        with self.session_factory() as session, session.begin():
-            task = self._open_task(session, task_id)
-            task.assignee = None
-            session.add(
-                HistoryEvent(
-                    instance_id=task.instance_id,
-                    at=self.now(),
-                    kind="task_unclaimed",
-                    element_id=task.element_id,
-                    task_id=task_id,
-                    user=user,
-                )
-            )
+        self._reassign(task_id, "task_unclaimed", user, lambda task: setattr(task, "assignee", None))
 
     def delegate(self, task_id: str, to_user: str, user: str | None = None) -> None:
-        with self.session_factory() as session, session.begin():
-            task = self._open_task(session, task_id)
+        def change(task: UserTask) -> None:
             task.owner = task.owner or task.assignee or user
             task.assignee = to_user
+
+        self._reassign(task_id, "task_delegated", user, change, {"to": to_user})
+
+    def _reassign(
+        self,
+        task_id: str,
+        kind: str,
+        user: str | None,
+        change: Callable[[UserTask], None],
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Who holds a task lives in the projection only (as in Camunda); the workflow is untouched."""
+        with self.session_factory() as session, session.begin():
+            task = self._open_task(session, task_id)
+            change(task)
             session.add(
                 HistoryEvent(
                     instance_id=task.instance_id,
                     at=self.now(),
-                    kind="task_delegated",
+                    kind=kind,
                     element_id=task.element_id,
                     task_id=task_id,
                     user=user,
-                    data={"to": to_user},
+                    data=data,
                 )
             )
 
