@@ -147,3 +147,20 @@ def test_processing_report_shows_buckets_and_exports_csv(app, staff):
     exported = manager.get("/reports/processing.csv")
     lines = exported.data.decode().strip().splitlines()
     assert exported.mimetype == "text/csv" and len(lines) == 4 and "REQ-900002" in lines[3]
+
+
+def test_cli_issues_a_bearer_token_that_the_rest_api_accepts(app, staff):
+    cli = app.test_cli_runner()
+    missing = cli.invoke(args=["create-token", "nobody", "--name", "x"])
+    assert missing.exit_code != 0 and "No user 'nobody'" in missing.output
+    issued = cli.invoke(args=["create-token", "reviewer", "--name", "billing worker"])
+    token = issued.output.strip()
+    assert issued.exit_code == 0 and len(token) > 30
+    client = app.test_client()
+    assert client.get("/engine-rest/deployment?maxResults=0").status_code == 401
+    assert (
+        client.get(
+            "/engine-rest/deployment?maxResults=0", headers={"Authorization": f"Bearer {token}"}
+        ).status_code
+        == 200
+    )

@@ -13,7 +13,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
-from desk.models import ROLES
+from desk.models import ROLES, User
 from engine.deploy import DeployError, deploy
 from engine.errors import EngineError
 from engine.forms import FormValidationError
@@ -478,6 +478,22 @@ def scheduler(interval: float, once: bool) -> None:
         time.sleep(interval)
 
 
+@click.command("create-token")
+@click.argument("username")
+@click.option("--name", required=True, help="What the token is for (e.g. 'PBX webhook', 'billing worker').")
+def create_token(username: str, name: str) -> None:
+    """Issue a bearer API token for USERNAME (printed once; only its hash is stored)."""
+    from web.auth import issue_token
+
+    with db.sessions()() as session, session.begin():
+        if session.scalars(select(User).where(User.username == username)).first() is None:
+            raise click.ClickException(
+                f"No user {username!r}; create it first with `flask --app web create-user`."
+            )
+        token = issue_token(session, name=name, username=username, now=_runtime().now())
+    click.echo(token)
+
+
 COMMANDS = (
     init_db,
     deploy_cmd,
@@ -498,6 +514,7 @@ COMMANDS = (
     demo,
     create_user_cmd,
     scheduler,
+    create_token,
 )
 for _command in COMMANDS:
     _command.callback = with_appcontext(_command.callback)
