@@ -585,8 +585,13 @@ class Engine:
                 definition_id = self.latest_definition_id(session, key)
             definition = self.definition(session, definition_id)
         variables = dict(variables or {})
-        if validate_form and definition.info.start_form.fields:
-            variables = definition.info.start_form.validate(variables)
+        start_form = definition.info.start_form
+        if validate_form and start_form.fields:
+            # A caller that leaves a field out gets its default, as the form would have shown it.
+            defaults = {
+                f.id: f.default for f in start_form.fields if f.default is not None and f.id not in variables
+            }
+            variables = start_form.validate({**defaults, **variables})
         return self._create_instance(definition, business_key, variables, user, message=None)
 
     def _create_instance(self, definition: LoadedDefinition, business_key, variables, user, message):

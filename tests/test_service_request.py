@@ -176,3 +176,18 @@ def test_overdue_request_is_escalated_to_the_manager(desk):
                 Notification.recipient == "manager", Notification.template == "request_overdue"
             )
         ).all()
+
+
+def test_request_card_and_instance_page_show_where_the_process_stands(desk):
+    import re
+
+    request = open_request(channel="web", subject="Не печатает принтер", body="Принтер зажевал бумагу.")
+    client = desk.test_client()
+    form = client.get("/login")
+    token = re.search(rb'name="csrf_token" value="([^"]+)"', form.data).group(1).decode()
+    client.post("/login", data={"username": "dispatcher", "password": "demo", "csrf_token": token})
+    card = client.get(f"/requests/{request.number}")
+    assert card.status_code == 200 and request.number.encode() in card.data
+    page = client.get(f"/processes/instances/{reload(desk, request.id).instance_id}")
+    assert page.status_code == 200 and b"<svg" in page.data
+    assert re.search(rb'<g class="[^"]*active[^"]*" data-element-id="Task_Dispatch"', page.data)

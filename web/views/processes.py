@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 
+from engine.diagram import DiagramError, render_svg
 from engine.errors import EngineError
 from engine.store import HistoryEvent, Incident, Instance, ProcessDefinition, Resource
 from web.security import role_required
@@ -77,10 +78,6 @@ def instance(instance_id: str) -> ResponseReturnValue:
 
 
 def _diagram(xml: bytes | None, process_id: str, states: dict[str, str]) -> str | None:
-    try:
-        from engine.diagram import DiagramError, render_svg
-    except ImportError:
-        return None
     try:
         return render_svg(xml, process_id=process_id, states=states) if xml else None
     except DiagramError:
