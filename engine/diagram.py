@@ -958,7 +958,9 @@ class _Builder:
         stroke_width = 5.0 if bpmn_type == "callActivity" else 2.0
         extra = ""
         if bpmn_type == "subProcess" and _bool(node.get("triggeredByEvent"), False):
-            extra = ' stroke-dasharray="1 3" stroke-linecap="round"'
+            # bpmn-js draws event sub-processes with a row of round dots.
+            stroke_width = 2.5
+            extra = ' stroke-dasharray="0 5.5" stroke-linecap="round"'
         attrs = _body_attrs(stroke_width, colors, extra=extra)
         body = f'<rect width="{_n(w)}" height="{_n(h)}" rx="10" ry="10" {attrs}/>'
         if bpmn_type == "transaction":
