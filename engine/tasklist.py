@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select, union
 from sqlalchemy.orm import Session
 
 from engine.store import TaskCandidate, UserTask
@@ -81,15 +81,23 @@ class TaskPage:
 
 
 def visible_to(user: str, groups: list[str]):
-    """The rule for who may see and work a task: assigned to them, or offered to them or their groups."""
-    offered = exists().where(
-        TaskCandidate.task_id == UserTask.id,
+    """Who may see and work a task: its assignee, or, while unassigned, the users and groups it is offered to.
+
+    Written as "id IN (offered UNION assigned)" rather than an OR of EXISTS, so the database
+    starts from the candidate index (a few thousand rows for one group) instead of scanning
+    every open task.
+    """
+    offered = select(TaskCandidate.task_id).where(
         or_(
             and_(TaskCandidate.kind == "user", TaskCandidate.name == user),
             and_(TaskCandidate.kind == "group", TaskCandidate.name.in_(groups or ["\x00"])),
-        ),
+        )
     )
-    return or_(UserTask.assignee == user, and_(UserTask.assignee.is_(None), offered))
+    assigned = select(UserTask.id).where(UserTask.assignee == user)
+    return and_(
+        UserTask.id.in_(union(offered, assigned)),
+        or_(UserTask.assignee == user, UserTask.assignee.is_(None)),
+    )
 
 
 def may_work(task: UserTask, user: str, groups: list[str]) -> bool:
