@@ -333,16 +333,25 @@ class Engine:
                 definition = self.definition(session, inst.definition_id)
                 workflow = self._load(inst, definition)
                 ctx = StepContext(session, inst, definition, user, self.now())
-                try:
-                    result = action(workflow, ctx)
-                    self._advance(workflow, ctx)
-                except (SpiffWorkflowException, ExpressionEvaluationError) as err:
-                    raise _process_error(instance_id, err) from err
-                self._save(workflow, ctx)
+                result = self._apply(workflow, ctx, action)
             version = inst.version
-        self._put_cached(instance_id, version, workflow)
-        self._after_commit(ctx)
+        self._committed(ctx, workflow, version)
         return result
+
+    def _apply(self, workflow: BpmnWorkflow, ctx: StepContext, action) -> Any:
+        """Inside the transaction: the change, engine steps and projections, then one save."""
+        try:
+            result = action(workflow, ctx)
+            self._advance(workflow, ctx)
+        except (SpiffWorkflowException, ExpressionEvaluationError) as err:
+            raise _process_error(ctx.instance.id, err) from err
+        self._save(workflow, ctx)
+        return result
+
+    def _committed(self, ctx: StepContext, workflow: BpmnWorkflow, version: int) -> None:
+        """After commit: keep the workflow object for the next step and run or dispatch new jobs."""
+        self._put_cached(ctx.instance.id, version, workflow)
+        self._after_commit(ctx)
 
     def _advance(self, workflow: BpmnWorkflow, ctx: StepContext) -> None:
         """Run engine steps until only people, jobs, timers and messages are left; then sync projections."""
@@ -621,18 +630,16 @@ class Engine:
                 ctx.record(
                     "instance_started", None, None, {"variables": variables, "business_key": business_key}
                 )
-                try:
-                    workflow.do_engine_steps()
+
+                def begin(wf: BpmnWorkflow, step: StepContext) -> None:
+                    wf.do_engine_steps()
                     if message is not None:
-                        workflow.catch(_message_event(message, variables))
-                        ctx.record("message_correlated", None, None, {"message": message})
-                    self._advance(workflow, ctx)
-                except (SpiffWorkflowException, ExpressionEvaluationError) as err:
-                    raise _process_error(instance_id, err) from err
-                self._save(workflow, ctx)
+                        wf.catch(_message_event(message, variables))
+                        step.record("message_correlated", None, None, {"message": message})
+
+                self._apply(workflow, ctx, begin)
             version = inst.version
-        self._put_cached(instance_id, version, workflow)
-        self._after_commit(ctx)
+        self._committed(ctx, workflow, version)
         return self._start_result(instance_id)
 
     def _start_result(self, instance_id: str) -> StartResult:
