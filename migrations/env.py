@@ -7,6 +7,7 @@ from engine.store import Base as EngineBase
 from engine.store import make_engine
 
 from desk.models import Base as DeskBase
+import desk.messages  # noqa: F401  (registers its tables on DeskBase.metadata)
 
 target_metadata = [EngineBase.metadata, DeskBase.metadata]
 
