@@ -21,11 +21,17 @@ class MailMessage(Base):
     `message_id` is normalised (no angle brackets, lower-case domain as
     desk.mail.parse.normalize_message_id gives it) and unique: the same id twice is a
     duplicate. `action` is the ingest outcome for inbound mail (new, appended,
-    duplicate, auto_reply, reopened, new_linked, rejected) and "sent" for outbound.
+    duplicate, auto_reply, reopened, new_linked, rejected) and "sent" for outbound;
+    "pending" marks an inbound message claimed by an ingester that is opening its request
+    (`raw` is kept until it is done, so a crash there can be resumed). `defects` lists what
+    was wrong with the message but recovered, one per line.
     """
 
     __tablename__ = "mail_message"
-    __table_args__ = (Index("ix_mail_message_request_at", "request_id", "at"),)
+    __table_args__ = (
+        Index("ix_mail_message_request_at", "request_id", "at"),
+        Index("ix_mail_message_action", "action"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[str] = mapped_column(String(998), unique=True)
     direction: Mapped[str] = mapped_column(String(3))
@@ -44,6 +50,7 @@ class MailMessage(Base):
     quoted_text: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[str] = mapped_column(String(16), default="")  # imap, file, api, smtp
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    defects: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime]
 
 

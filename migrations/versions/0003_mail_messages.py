@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("quoted_text", sa.Text(), nullable=False),
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("raw", sa.LargeBinary(), nullable=True),
+        sa.Column("defects", sa.Text(), nullable=False),
         sa.Column("at", engine.store.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("message_id"),
@@ -44,6 +45,7 @@ def upgrade() -> None:
     op.create_index("ix_mail_message_task_id", "mail_message", ["task_id"])
     op.create_index("ix_mail_message_notification_id", "mail_message", ["notification_id"])
     op.create_index("ix_mail_message_request_at", "mail_message", ["request_id", "at"])
+    op.create_index("ix_mail_message_action", "mail_message", ["action"])
     op.create_table(
         "mail_attachment",
         sa.Column("id", sa.Integer(), nullable=False),
