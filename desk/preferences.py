@@ -1,0 +1,137 @@
+"""Per-user channel preferences per event: which of in-app, e-mail and SMS a staff member wants.
+
+A diagram or handler decides *who* hears about an event and on its default channel (staff:
+in-app). The person decides *how*: a preference row for (user, event) replaces that default
+with the ticked channels, applied when the notification is written, in the same transaction.
+No row means the default stands.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from desk.models import Base, Notification, User
+from desk.outbox import Status, check_channels
+from desk.phones import try_normalize_phone
+
+__all__ = ["NotificationPreference", "apply_preferences", "preferences_of", "save_preferences", "wants"]
+
+log = logging.getLogger(__name__)
+
+
+class NotificationPreference(Base):
+    """The channels one user ticked for one event (a notification template name)."""
+
+    __tablename__ = "notification_preference"
+    __table_args__ = (UniqueConstraint("user_id", "event", name="uq_notification_preference_user_event"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("desk_user.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(64))
+    channels: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+def preferences_of(session: Session, user: User) -> dict[str, list[str]]:
+    """Event -> ticked channels for the events this user has set (others keep their default)."""
+    rows = session.scalars(select(NotificationPreference).where(NotificationPreference.user_id == user.id))
+    return {row.event: list(row.channels) for row in rows}
+
+
+def save_preferences(session: Session, user: User, choices: Mapping[str, Iterable[str]]) -> None:
+    """Store the ticked channels per event (an empty list means: tell me nothing about it)."""
+    current = {
+        row.event: row
+        for row in session.scalars(
+            select(NotificationPreference).where(NotificationPreference.user_id == user.id)
+        )
+    }
+    for event, channels in choices.items():
+        wanted = check_channels(list(channels))
+        row = current.get(event)
+        if row is None:
+            session.add(NotificationPreference(user_id=user.id, event=event, channels=wanted))
+        else:
+            row.channels = wanted
+    session.flush()
+
+
+def wants(session: Session, username: str, event: str, channel: str) -> bool | None:
+    """Whether the user ticked `channel` for `event`; None when they have no preference for it."""
+    row = session.execute(
+        select(NotificationPreference.channels)
+        .join(User, User.id == NotificationPreference.user_id)
+        .where(User.username == username, NotificationPreference.event == event)
+    ).first()
+    return None if row is None else channel in row[0]
+
+
+def apply_preferences(session: Session, row: Notification) -> list[Notification]:
+    """Reshape a just-written notification to its recipient's ticked channels; returns the added rows.
+
+    The default row is skipped (kept, with the reason, for the request card) when its channel
+    is not ticked; each other ticked channel gets its own row with a derived idempotency key,
+    so a re-run job adds nothing twice.
+    """
+    check_channels([row.channel])
+    user = session.scalars(select(User).where(User.username == row.recipient)).first()
+    if user is None:
+        return []
+    pref = session.scalars(
+        select(NotificationPreference).where(
+            NotificationPreference.user_id == user.id, NotificationPreference.event == row.template
+        )
+    ).first()
+    if pref is None:
+        return []
+    wanted = check_channels(list(pref.channels))
+    if row.channel not in wanted:
+        row.status = Status.SKIPPED.value
+        row.dead_reason = f"{user.username} turned {row.channel} off for {row.template!r}"
+    added = []
+    for channel in (c for c in wanted if c != row.channel):
+        address = _address(user, channel)
+        if address is None:
+            log.info("notification %s: %s has no address for %s", row.id, user.username, channel)
+            continue
+        key = _derived_key(row.idempotency_key, channel)
+        if session.scalars(select(Notification.id).where(Notification.idempotency_key == key)).first():
+            continue
+        added.append(
+            Notification(
+                recipient=address,
+                channel=channel,
+                template=row.template,
+                payload=dict(row.payload or {}),
+                subject=row.subject,
+                body=row.body,
+                idempotency_key=key,
+                status=Status.PENDING.value,
+                attempts=0,
+                request_id=row.request_id,
+                task_id=row.task_id,
+                created_at=row.created_at,
+            )
+        )
+    session.add_all(added)
+    session.flush()
+    return added
+
+
+def _address(user: User, channel: str) -> str | None:
+    if channel == "in_app":
+        return user.username
+    if channel == "email":
+        return user.email or None
+    return try_normalize_phone(user.phone)
+
+
+def _derived_key(key: str, channel: str) -> str:
+    derived = f"{key}:{channel}"
+    if len(derived) <= 255:
+        return derived
+    return f"{hashlib.sha256(key.encode()).hexdigest()}:{channel}"
