@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,8 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 
 from engine.expressions import ExpressionError, compile_expression, compile_template, is_expression
 from engine.forms import FormError, FormSchema, form_file_name, schema_from_form_data, schema_from_form_js
+from engine.handlers import HandlerRegistry, TopicMeta, topic_catalog
+from engine.lint import LintContext, lint_tree
 from engine.parser import (
     CAMUNDA,
     EngineParser,
@@ -76,10 +79,16 @@ def parse_resources(
     resources: dict[str, bytes],
     *,
     allow_scripts: bool = False,
-    known_topics: frozenset[str] | set[str] = frozenset(),
+    known_topics: HandlerRegistry | Mapping[str, TopicMeta | None] | Iterable[str] = frozenset(),
     lint: bool = True,
 ) -> ParsedResources:
-    """Parse and check every resource; never raises for bad input, returns problems instead."""
+    """Parse and check every resource; never raises for bad input, returns problems instead.
+
+    `known_topics` is the handler registry (or its catalog): with topic metadata the lint
+    also checks service-task inputs and the variables expressions read; bare topic names
+    only tell which topics have an in-process handler.
+    """
+    topics = topic_catalog(known_topics)
     result = ParsedResources()
     for name, content in resources.items():
         if name.lower().endswith(".form"):
@@ -98,7 +107,8 @@ def parse_resources(
             continue
         trees[name] = tree
         if lint:
-            _lint_tree(name, tree, result, allow_scripts=allow_scripts, known_topics=known_topics)
+            _lint_tree(name, tree, result, allow_scripts=allow_scripts, known_topics=topics)
+            _add_findings(name, lint_tree(tree, LintContext(topics, result.forms)), result)
         try:
             parser.add_bpmn_xml(tree, filename=name)
         except ValidationException as err:
@@ -171,6 +181,26 @@ def _load(name: str, content: bytes, result: ParsedResources) -> etree._ElementT
         )
         return None
     return tree
+
+
+def _add_findings(name: str, findings: list[Any], result: ParsedResources) -> None:
+    """engine.lint findings become located problems; the rule id names the analyst guide's entry.
+
+    A refused file gets only the lint's errors: the analyst fixes those first, and its
+    warnings come with the next deploy rather than burying them.
+    """
+    refused = any(p.resource == name for p in result.errors) or any(f.severity == "error" for f in findings)
+    for finding in findings:
+        if refused and finding.severity != "error":
+            continue
+        problem = Problem(
+            name,
+            f"{finding.message} (rule {finding.rule})",
+            element_id=finding.node.get("id"),
+            line=finding.node.sourceline,
+            severity=finding.severity,
+        )
+        (result.errors if finding.severity == "error" else result.warnings).append(problem)
 
 
 def _foreign_problem(resource: str, err: Exception) -> Problem:
@@ -261,7 +291,7 @@ def _lint_tree(
     result: ParsedResources,
     *,
     allow_scripts: bool,
-    known_topics: frozenset[str] | set[str],
+    known_topics: Mapping[str, TopicMeta | None],
 ) -> None:
     """Checks SpiffWorkflow does not make: hostile or broken expressions, topics, scripts, unknown tags."""
     root = tree.getroot()

@@ -19,6 +19,7 @@ from sqlalchemy.orm import sessionmaker
 
 from engine.definitions import is_bpmn_name, parse_resources, sha256
 from engine.errors import EngineError
+from engine.handlers import HandlerRegistry, topic_catalog
 from engine.parser import MAX_RESOURCE_BYTES, Problem
 from engine.store import Deployment, ProcessDefinition, Resource
 
@@ -83,7 +84,7 @@ def deploy(
     duplicate_filtering: bool = False,
     changed_only: bool = False,
     allow_scripts: bool = False,
-    known_topics: Iterable[str] = (),
+    known_topics: HandlerRegistry | Iterable[str] = (),
     user: str | None = None,
     now: datetime | None = None,
 ) -> DeployReport:
@@ -93,7 +94,7 @@ def deploy(
     problems = _check_envelope(resources)
     if problems:
         raise DeployError(problems)
-    parsed = parse_resources(resources, allow_scripts=allow_scripts, known_topics=set(known_topics))
+    parsed = parse_resources(resources, allow_scripts=allow_scripts, known_topics=topic_catalog(known_topics))
     if parsed.errors:
         raise DeployError(parsed.errors, parsed.warnings)
     if not any(is_bpmn_name(n) for n in resources):

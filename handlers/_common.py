@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.handlers import JobContext
+from engine.handlers import HandlerInput, JobContext, Text
 
 
 @dataclass(frozen=True)
@@ -30,3 +30,17 @@ def transaction(context: JobContext) -> Iterator[Session]:
 def job_key(context: JobContext, *parts: Any) -> str:
     """A stable idempotency key: the same job re-run produces the same key."""
     return ":".join(["job", str(context.job_id), *(str(p) for p in parts)])
+
+
+#: The request a process handles; intake starts service processes with it set.
+REQUEST_ID = HandlerInput(
+    "request_id",
+    Text("Обращение (id)", "Request (id)"),
+    type="integer",
+    required=True,
+    default="${request_id}",
+    description=Text(
+        "Номер обращения; по умолчанию переменная процесса request_id, которую задаёт приём обращений.",
+        "The request's database id; by default the process variable request_id that intake sets.",
+    ),
+)

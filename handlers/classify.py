@@ -8,15 +8,26 @@ from typing import Any
 from desk import classify as classifier
 from desk import crm
 from desk.dictionary import load_dictionary
-from engine.handlers import JobContext
-from handlers._common import transaction
+from engine.handlers import HandlerOutput, JobContext, Text, TopicMeta
+from handlers._common import REQUEST_ID, transaction
 
 TOPIC = "classify"
-META = {
-    "name": {"ru": "Классификация", "en": "Classify"},
-    "inputs": ["request_id"],
-    "outputs": ["category", "classify_score"],
-}
+META = TopicMeta(
+    name=Text("Классификация", "Classify"),
+    description=Text(
+        "Определяет категорию обращения по словарю ключевых слов; без категории обращение уходит на разбор.",
+        "Sets the request's category from a weighted keyword dictionary; no category sends it to triage.",
+    ),
+    inputs=(REQUEST_ID,),
+    outputs=(
+        HandlerOutput(
+            "category",
+            Text("Категория", "Category"),
+            description=Text("Пусто, если не определена", "Null when unknown"),
+        ),
+        HandlerOutput("classify_score", Text("Уверенность", "Score"), type="number"),
+    ),
+)
 
 
 def handle(variables: Mapping[str, Any], context: JobContext) -> dict[str, Any]:

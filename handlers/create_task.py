@@ -7,15 +7,38 @@ from datetime import datetime
 from typing import Any
 
 from desk import crm
-from engine.handlers import JobContext
-from handlers._common import job_key, transaction
+from engine.handlers import HandlerInput, HandlerOutput, JobContext, Text, TopicMeta
+from handlers._common import REQUEST_ID, job_key, transaction
 
 TOPIC = "create_task"
-META = {
-    "name": {"ru": "Создать задачу", "en": "Create task"},
-    "inputs": ["request_id", "executor", "resolve_by"],
-    "outputs": ["task_id"],
-}
+META = TopicMeta(
+    name=Text("Создать задачу", "Create task"),
+    description=Text(
+        "Создаёт задачу исполнителю со сроком по SLA и переводит обращение в работу.",
+        "Creates the executor's task with the SLA deadline and puts the request in progress.",
+    ),
+    inputs=(
+        REQUEST_ID,
+        HandlerInput(
+            "executor",
+            Text("Исполнитель (логин)", "Executor (login)"),
+            description=Text(
+                "Без сопоставления — переменная процесса executor или ответственный обращения.",
+                "Unmapped: the process variable executor, else the request's assignee.",
+            ),
+        ),
+        HandlerInput(
+            "resolve_by",
+            Text("Срок (ISO 8601)", "Deadline (ISO 8601)"),
+            type="datetime",
+            description=Text(
+                "Без сопоставления — переменная resolve_by или срок обращения.",
+                "Unmapped: the process variable resolve_by, else the request's deadline.",
+            ),
+        ),
+    ),
+    outputs=(HandlerOutput("task_id", Text("Задача (id)", "Task (id)"), type="integer"),),
+)
 
 
 def handle(variables: Mapping[str, Any], context: JobContext) -> dict[str, Any]:

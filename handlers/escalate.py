@@ -6,11 +6,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from desk import crm, notify
-from engine.handlers import JobContext
-from handlers._common import job_key, transaction
+from engine.handlers import HandlerOutput, JobContext, Text, TopicMeta
+from handlers._common import REQUEST_ID, job_key, transaction
 
 TOPIC = "escalate"
-META = {"name": {"ru": "Эскалация", "en": "Escalate"}, "inputs": ["request_id"], "outputs": ["escalated"]}
+META = TopicMeta(
+    name=Text("Эскалация", "Escalate"),
+    description=Text(
+        "Помечает обращение просроченным и уведомляет руководителей.",
+        "Flags the request as overdue and notifies the managers.",
+    ),
+    inputs=(REQUEST_ID,),
+    outputs=(HandlerOutput("escalated", Text("Эскалировано", "Escalated"), type="boolean"),),
+)
 
 
 def handle(variables: Mapping[str, Any], context: JobContext) -> dict[str, Any]:

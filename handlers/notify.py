@@ -6,15 +6,44 @@ from collections.abc import Mapping
 from typing import Any
 
 from desk import crm, notify
-from engine.handlers import JobContext
+from engine.handlers import HandlerInput, HandlerOutput, JobContext, Text, TopicMeta
 from handlers._common import job_key, transaction
 
 TOPIC = "notify"
-META = {
-    "name": {"ru": "Уведомить", "en": "Notify"},
-    "inputs": ["template", "to", "request_id"],
-    "outputs": ["notified"],
-}
+META = TopicMeta(
+    name=Text("Уведомить", "Notify"),
+    description=Text(
+        "Ставит уведомления по шаблону в очередь: сотрудникам в приложении, заявителю по e-mail.",
+        "Queues notifications from a template: in-app for staff, e-mail for the requester.",
+    ),
+    inputs=(
+        HandlerInput(
+            "template",
+            Text("Шаблон", "Template"),
+            required=True,
+            allowed=lambda: sorted(notify.TEMPLATES),
+        ),
+        HandlerInput(
+            "to",
+            Text("Кому", "Recipients"),
+            required=True,
+            description=Text(
+                "Через запятую: requester, executor, managers, dispatchers, operators, переменная с логином.",
+                "Comma-separated: requester, executor, managers, dispatchers, operators or a login variable.",
+            ),
+        ),
+        HandlerInput(
+            "request_id",
+            Text("Обращение (id)", "Request (id)"),
+            type="integer",
+            description=Text(
+                "Без сопоставления — переменная процесса request_id, если есть.",
+                "Unmapped: the process variable request_id, when set.",
+            ),
+        ),
+    ),
+    outputs=(HandlerOutput("notified", Text("Получателей", "Recipients notified"), type="integer"),),
+)
 GROUP_ROLES = {"managers": "managers", "dispatchers": "dispatchers", "operators": "operators"}
 
 

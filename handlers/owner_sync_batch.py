@@ -13,15 +13,34 @@ from sqlalchemy import exists, select
 
 from desk import crm
 from desk.models import Deal, OwnerSyncRun, deal_contact
-from engine.handlers import JobContext
+from engine.handlers import HandlerInput, HandlerOutput, JobContext, Text, TopicMeta
 from handlers._common import transaction
 
 TOPIC = "owner_sync_batch"
-META = {
-    "name": {"ru": "Пакет синхронизации", "en": "Owner sync batch"},
-    "inputs": ["run_id", "batch_size"],
-    "outputs": ["run_id", "done", "processed"],
-}
+META = TopicMeta(
+    name=Text("Пакет синхронизации", "Owner sync batch"),
+    description=Text(
+        "Следующий пакет сделок после контрольной точки: контакты получают ответственного сделки.",
+        "Processes the next batch of deals after the checkpoint: contacts get their deal's responsible.",
+    ),
+    inputs=(
+        HandlerInput(
+            "run_id",
+            Text("Запуск (id)", "Run (id)"),
+            type="integer",
+            description=Text(
+                "Пусто в первом пакете: создаётся новый запуск; дальше — переменная run_id.",
+                "Empty for the first batch (a new run starts); then the variable run_id.",
+            ),
+        ),
+        HandlerInput("batch_size", Text("Сделок в пакете", "Deals per batch"), type="integer", default="50"),
+    ),
+    outputs=(
+        HandlerOutput("run_id", Text("Запуск (id)", "Run (id)"), type="integer"),
+        HandlerOutput("done", Text("Все сделки обработаны", "All deals done"), type="boolean"),
+        HandlerOutput("processed", Text("Обработано сделок", "Deals processed"), type="integer"),
+    ),
+)
 
 
 def handle(variables: Mapping[str, Any], context: JobContext) -> dict[str, Any]:

@@ -7,15 +7,25 @@ from typing import Any
 
 from desk import crm, notify
 from desk.models import OwnerSyncRun
-from engine.handlers import JobContext
+from engine.handlers import HandlerInput, HandlerOutput, JobContext, Text, TopicMeta
 from handlers._common import transaction
 
 TOPIC = "owner_sync_summary"
-META = {
-    "name": {"ru": "Итоги синхронизации", "en": "Owner sync summary"},
-    "inputs": ["run_id"],
-    "outputs": ["notified"],
-}
+META = TopicMeta(
+    name=Text("Итоги синхронизации", "Owner sync summary"),
+    description=Text(
+        "Отправляет каждому сотруднику, у которого изменились контакты, одно итоговое уведомление.",
+        "Sends one summary notification to each employee whose contacts changed.",
+    ),
+    inputs=(
+        HandlerInput(
+            "run_id", Text("Запуск (id)", "Run (id)"), type="integer", required=True, default="${run_id}"
+        ),
+    ),
+    outputs=(
+        HandlerOutput("notified", Text("Сотрудников уведомлено", "Employees notified"), type="integer"),
+    ),
+)
 
 
 def handle(variables: Mapping[str, Any], context: JobContext) -> dict[str, Any]:

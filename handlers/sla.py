@@ -6,15 +6,37 @@ from collections.abc import Mapping
 from typing import Any
 
 from desk import crm
-from engine.handlers import JobContext
-from handlers._common import transaction
+from engine.handlers import HandlerInput, HandlerOutput, JobContext, Text, TopicMeta
+from handlers._common import REQUEST_ID, transaction
 
 TOPIC = "sla"
-META = {
-    "name": {"ru": "Срок по SLA", "en": "SLA deadline"},
-    "inputs": ["request_id", "category", "priority"],
-    "outputs": ["resolve_by"],
-}
+META = TopicMeta(
+    name=Text("Срок по SLA", "SLA deadline"),
+    description=Text(
+        "Считает срок решения по категории и приоритету в рабочем времени календаря политики SLA.",
+        "Computes the resolve-by deadline from category and priority in the SLA policy's working time.",
+    ),
+    inputs=(
+        REQUEST_ID,
+        HandlerInput(
+            "category",
+            Text("Категория", "Category"),
+            description=Text("Без сопоставления — переменная category.", "Unmapped: the variable category."),
+        ),
+        HandlerInput(
+            "priority",
+            Text("Приоритет", "Priority"),
+            allowed=("high", "normal", "low"),
+            default="${priority}",
+            description=Text("По умолчанию — переменная priority.", "By default the variable priority."),
+        ),
+    ),
+    outputs=(
+        HandlerOutput("resolve_by", Text("Решить до", "Resolve by"), type="datetime"),
+        HandlerOutput("category", Text("Категория", "Category")),
+        HandlerOutput("priority", Text("Приоритет", "Priority")),
+    ),
+)
 
 
 def handle(variables: Mapping[str, Any], context: JobContext) -> dict[str, Any]:
