@@ -147,11 +147,11 @@ class EngineTimerMixin:
 
     calendar: str | None
 
-    def _business_end(self, my_task, start: datetime, duration: timedelta) -> datetime:
+    def _business_end(self, my_task, start: datetime, duration: timedelta, working_days: int = 0) -> datetime:
         adder = getattr(my_task.workflow.script_engine, "business_time_add", None)
         if self.calendar and adder is not None:
-            return adder(self.calendar, start, duration)
-        return start + duration
+            return adder(self.calendar, start, duration, working_days=working_days)
+        return start + duration + timedelta(days=working_days)
 
 
 class EngineDateTimer(EngineTimerMixin, TimeDateEventDefinition):
@@ -183,8 +183,14 @@ class EngineDurationTimer(EngineTimerMixin, DurationTimerEventDefinition):
         now = _now(my_task)
         if event_value is None:
             parsed = TimerEventDefinition.parse_iso_duration(_timer_value(my_task, self.expression))
-            duration = TimerEventDefinition.get_timedelta_from_start(parsed, now)
-            event_value = self._business_end(my_task, now, duration).isoformat()
+            if self.calendar:
+                # On a calendar "P3D" is three working days (DESIGN §4), not 72 working hours.
+                days = int(parsed.pop("days", 0)) + 5 * int(parsed.pop("weeks", 0))
+                duration = TimerEventDefinition.get_timedelta_from_start(parsed, now)
+                event_value = self._business_end(my_task, now, duration, working_days=days).isoformat()
+            else:
+                duration = TimerEventDefinition.get_timedelta_from_start(parsed, now)
+                event_value = self._business_end(my_task, now, duration).isoformat()
             my_task._set_internal_data(event_value=event_value)
         if _as_utc(event_value) <= now:
             my_task._set_internal_data(event_fired=True)

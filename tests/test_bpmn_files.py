@@ -26,7 +26,7 @@ from engine.tasklist import TaskQuery, query_tasks
 from tests.conftest import PROJECT, Clock, require_service
 
 BPMN_DIR = PROJECT / "bpmn"
-FILES = ("service_request.bpmn", "owner_sync.bpmn")
+FILES = ("service_request.bpmn", "owner_sync.bpmn", "field_service.bpmn")
 LINT_DIR = Path(__file__).parent / "bpmnlint"
 T0 = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)  # Monday 10:00 in Moscow
 RESOLVE_BY = T0 + timedelta(days=1)
@@ -51,6 +51,15 @@ TOPICS = {
         "escalate",
     },
     "owner_sync.bpmn": {"sync_contacts", "notify", "owner_sync_batch", "owner_sync_summary"},
+    "field_service.bpmn": {
+        "field_pick_specialist",
+        "field_create_task",
+        "notify",
+        "field_convert",
+        "field_invoice",
+        "field_send_invoice",
+        "field_close_deal",
+    },
 }
 CATEGORIES = [
     "printer", "network", "access", "accounts", "hardware",
@@ -198,7 +207,12 @@ def test_both_files_deploy_and_every_topic_is_one_the_handlers_serve(engine):
         known_topics=known,
         duplicate_filtering=True,
     )
-    assert {d.key for d in report.definitions} == {"service_request", "owner_sync_event", "owner_sync_mass"}
+    assert {d.key for d in report.definitions} == {
+        "service_request",
+        "owner_sync_event",
+        "owner_sync_mass",
+        "field_service",
+    }
     assert report.warnings == []
     for name in FILES:
         root = etree.parse(str(BPMN_DIR / name)).getroot()
@@ -211,7 +225,7 @@ def test_without_handlers_only_unknown_topic_warnings_remain(app):
     report = deploy(
         runtime.session_factory, {name: (BPMN_DIR / name).read_bytes() for name in FILES}, known_topics=()
     )
-    assert len(report.definitions) == 3
+    assert len(report.definitions) == 4
     assert report.warnings, "each service task should warn that no in-process handler serves its topic"
     assert all("has no in-process handler" in w.message for w in report.warnings)
 
