@@ -1,8 +1,8 @@
-"""Log in and out; failed attempts are throttled per client address."""
+"""Log in and out; failed attempts are throttled per client address and per user name."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import login_user, logout_user
 
@@ -13,32 +13,43 @@ from web.security import StaffUser
 bp = Blueprint("auth", __name__)
 
 
+def _safe_target(target: str) -> str:
+    """Only same-site paths, so a crafted ?next= cannot send a user elsewhere after login."""
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("tasks.index")
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
     if request.method == "POST":
         throttle = current_app.extensions["login_throttle"]
-        key = request.remote_addr or "?"
-        if throttle.blocked(key):
+        username = request.form.get("username", "").strip()
+        keys = [f"ip:{request.remote_addr or '?'}", f"user:{username.lower()}"]
+        # A user name gets twice the address's allowance, so guessing from many addresses is slowed
+        # down too, while one noisy office address cannot lock a colleague out for long.
+        if throttle.blocked(keys[0]) or throttle.blocked(keys[1], throttle.limit * 2):
             return render_template(
                 "login.html", error=translate("Too many failed logins; wait a few minutes.")
             ), 429
-        with current_app.extensions["sessions"]() as session:
-            row = check_password(session, request.form.get("username", ""), request.form.get("password", ""))
+        with current_app.extensions["sessions"]() as db:
+            row = check_password(db, username, request.form.get("password", ""))
             user = StaffUser.from_row(row) if row else None
         if user is None:
-            throttle.failed(key)
+            for key in keys:
+                throttle.failed(key)
             return render_template("login.html", error=translate("Wrong user name or password.")), 401
-        throttle.succeeded(key)
+        for key in keys:
+            throttle.succeeded(key)
+        session.clear()  # a new session on login: nothing from before survives into the staff session
         login_user(user)
-        target = request.args.get("next") or ""
-        return redirect(
-            target if target.startswith("/") and not target.startswith("//") else url_for("tasks.index")
-        )
+        return redirect(_safe_target(request.args.get("next") or ""))
     return render_template("login.html")
 
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
     logout_user()
+    session.clear()
     flash(translate("Logged out."))
     return redirect(url_for("auth.login"))

@@ -1,80 +1,261 @@
-"""Request list and card: messages, status history with time in stage, SLA clock, tasks, notifications."""
+"""Request list and card: messages, status history with time in stage, SLA clock, tasks, notifications,
+and the process diagram showing where the request stands.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
-from flask.typing import ResponseReturnValue
-from flask_login import login_required
-from sqlalchemy import func, or_, select
+import re
+import uuid
+from io import BytesIO
+from typing import Any
 
-from desk import crm, sla
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from desk import crm, notify, sla
 from desk.calendar import get_calendar
-from desk.models import Notification, Request, StatusChange, Task
-from engine.store import UserTask
+from desk.messages import MailMessage
+from desk.models import STATUSES, Notification, Request, RouteRule, StatusChange, Task, User
+from desk.public_form import RequestAttachment
+from engine.diagram import DiagramError, render_svg
+from engine.errors import EngineError
+from engine.store import Instance, ProcessDefinition, Resource, UserTask
+from web.i18n import translate, working_time_text
+from web.security import role_required
 
 bp = Blueprint("requests", __name__, url_prefix="/requests")
 PAGE = 25
+NUMBER = re.compile(r"^(?:REQ-)?0*(\d{1,9})$", re.IGNORECASE)
+SORTS = {"created": Request.id, "resolve_by": Request.resolve_by, "status": Request.status}
+
+
+def _sessions():
+    return current_app.extensions["sessions"]
 
 
 @bp.get("/")
 @login_required
 def index() -> ResponseReturnValue:
-    page = max(int(request.args.get("page", 1) or 1), 1)
-    conditions = []
-    if text := (request.args.get("q") or "").strip():
-        like = f"%{text}%"
-        conditions.append(
-            or_(Request.number.ilike(like), Request.subject.ilike(like), Request.body.ilike(like))
-        )
-    for column in ("status", "category", "assignee"):
-        if value := request.args.get(column):
-            conditions.append(getattr(Request, column) == value)
-    runtime = current_app.extensions["runtime"]
-    if request.args.get("overdue"):
-        conditions.append(Request.resolve_by < runtime.now())
-        conditions.append(Request.status.not_in(crm.CLOSED_STATUSES))
-    with current_app.extensions["sessions"]() as session:
+    try:
+        page = max(int(request.args.get("page", 1) or 1), 1)
+    except ValueError:
+        abort(400, "page must be a whole number.")
+    now = current_app.extensions["runtime"].now()
+    conditions = _conditions(now)
+    column = SORTS.get(request.args.get("sort", "created"), Request.id)
+    order = column.asc() if request.args.get("dir") == "asc" else column.desc()
+    with _sessions()() as session:
         rows = session.scalars(
             select(Request)
             .where(*conditions)
-            .order_by(Request.id.desc())
+            .order_by(order, Request.id.desc())
             .offset((page - 1) * PAGE)
             .limit(PAGE)
         ).all()
-        total = session.scalar(select(func.count()).select_from(Request).where(*conditions))
-    return render_template("requests.html", requests=rows, total=total, page=page, pages=-(-total // PAGE))
+        total = session.scalar(select(func.count()).select_from(Request).where(*conditions)) or 0
+        categories = sorted(
+            {c for c in session.scalars(select(RouteRule.category)) if c != "*"}
+            | {
+                c
+                for c in session.scalars(
+                    select(Request.category).where(Request.category.is_not(None)).distinct()
+                )
+            }
+        )
+        assignees = session.scalars(
+            select(User.username).where(User.active.is_(True)).order_by(User.username)
+        ).all()
+    return render_template(
+        "requests.html",
+        requests=rows,
+        total=total,
+        page=page,
+        pages=max(-(-total // PAGE), 1),
+        statuses=STATUSES,
+        categories=categories,
+        assignees=assignees,
+        now=now,
+    )
+
+
+def _conditions(now) -> list[Any]:
+    """Filters from the query string: number or text, status, category, assignee, overdue."""
+    conditions: list[Any] = []
+    if text := (request.args.get("q") or "").strip():
+        number = NUMBER.match(text)
+        if number:
+            conditions.append(Request.number == crm.request_number(int(number.group(1))))
+        else:
+            like = f"%{text}%"
+            conditions.append(or_(Request.subject.ilike(like), Request.body.ilike(like)))
+    for column in ("status", "category", "assignee", "channel"):
+        if value := request.args.get(column):
+            conditions.append(getattr(Request, column) == value)
+    if request.args.get("overdue"):
+        conditions.append(Request.resolve_by < now)
+        conditions.append(Request.status.not_in(crm.CLOSED_STATUSES))
+    return conditions
 
 
 @bp.get("/<number>")
 @login_required
 def show(number: str) -> ResponseReturnValue:
     runtime = current_app.extensions["runtime"]
-    with current_app.extensions["sessions"]() as session:
+    now = runtime.now()
+    with _sessions()() as session:
         try:
             req = crm.get_request(session, number)
-        except crm.RequestNotFoundError:
-            abort(404)
+        except (crm.RequestNotFoundError, ValueError):
+            abort(404, f"No request {number!r}; search the request list.")
         changes = session.scalars(
             select(StatusChange).where(StatusChange.request_id == req.id).order_by(StatusChange.id)
         ).all()
-        tasks = session.scalars(select(Task).where(Task.request_id == req.id)).all()
+        desk_tasks = session.scalars(select(Task).where(Task.request_id == req.id).order_by(Task.id)).all()
         notes = session.scalars(
             select(Notification).where(Notification.request_id == req.id).order_by(Notification.id)
         ).all()
-        open_tasks = session.scalars(
-            select(UserTask).where(UserTask.business_key == req.number, UserTask.status == "open")
+        messages = session.scalars(
+            select(MailMessage)
+            .where(MailMessage.request_id == req.id)
+            .order_by(MailMessage.at, MailMessage.id)
         ).all()
-        calendars = crm.calendars(session)
-    left = None
-    if req.resolve_by is not None:
-        left = sla.working_minutes_left(runtime.now(), req.resolve_by, get_calendar("workdays", calendars))
+        open_tasks = (
+            session.scalars(
+                select(UserTask)
+                .where(UserTask.instance_id == req.instance_id, UserTask.status == "open")
+                .order_by(UserTask.created_at)
+            ).all()
+            if req.instance_id
+            else []
+        )
+        sla_clock = _sla_clock(session, req, now)
+        attachments = session.execute(
+            select(RequestAttachment.id, RequestAttachment.filename, RequestAttachment.size)
+            .where(RequestAttachment.request_id == req.id)
+            .order_by(RequestAttachment.id)
+        ).all()
+    diagram = _diagram(runtime, req.instance_id) if req.instance_id else None
     return render_template(
         "request.html",
         req=req,
         changes=changes,
-        tasks=tasks,
+        tasks=desk_tasks,
         notes=notes,
+        messages=messages,
         open_tasks=open_tasks,
-        minutes_left=left,
+        sla=sla_clock,
         stage_totals=sla.StageTotals(req.stage_totals or {}),
+        current_stage_minutes=(now - req.status_changed_at).total_seconds() / 60
+        if req.status_changed_at
+        else None,
+        diagram=diagram,
+        attachments=attachments,
+        reply_token=uuid.uuid4().hex,
     )
+
+
+REPLY_TOKEN = re.compile(r"^[0-9a-f]{32}$")
+MAX_REPLY = 20000
+
+
+@bp.post("/<number>/reply")
+@role_required("operator", "dispatcher", "manager", "executor")
+def reply(number: str) -> ResponseReturnValue:
+    """E-mail the requester from the card, threaded into the request; it goes out through the outbox.
+
+    The form's one-time token is the idempotency key, so a double click or a resubmitted
+    form sends one e-mail.
+    """
+    text = (request.form.get("text") or "").strip()
+    token = request.form.get("reply_token") or ""
+    if not REPLY_TOKEN.match(token):
+        abort(400, "The reply form has no valid reply_token; reload the request card and write again.")
+    if not text or len(text) > MAX_REPLY:
+        abort(400, f"The reply must have between 1 and {MAX_REPLY} characters of text.")
+    now = current_app.extensions["runtime"].now()
+    with _sessions()() as session, session.begin():
+        try:
+            req = crm.get_request(session, number)
+        except (crm.RequestNotFoundError, ValueError):
+            abort(404, f"No request {number!r}; search the request list.")
+        if not req.requester_email:
+            abort(409, f"{req.number} has no requester e-mail address to reply to.")
+        notify.enqueue(
+            session,
+            now=now,
+            recipient=req.requester_email,
+            channel="email",
+            template="staff_reply",
+            payload={"subject": f"Re: {req.subject}", "text": text, "author": current_user.username},
+            idempotency_key=f"reply:{req.id}:{token}",
+            request_id=req.id,
+        )
+        number = req.number
+    flash(translate("Reply queued for sending."), "ok")
+    return redirect(url_for("requests.show", number=number) + "#messages")
+
+
+@bp.get("/<number>/attachments/<int:attachment_id>")
+@login_required
+def attachment(number: str, attachment_id: int) -> ResponseReturnValue:
+    """A file from the public form, always as a download (never rendered inline: it is untrusted)."""
+    with _sessions()() as session:
+        row = session.get(RequestAttachment, attachment_id)
+        owner = session.get(Request, row.request_id) if row else None
+        if row is None or owner is None or owner.number != number.upper():
+            abort(404, f"No attachment {attachment_id} on request {number!r}.")
+    response = send_file(
+        BytesIO(row.content), mimetype=row.content_type, as_attachment=True, download_name=row.filename
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _sla_clock(session: Session, req: Request, now) -> dict[str, Any]:
+    """Resolve-by with the working time left on the policy's calendar, and the pickup KPI."""
+    clock: dict[str, Any] = {"minutes_left": None, "left_text": "", "calendar": None, "policy": None}
+    if req.resolve_by is None:
+        return clock
+    try:
+        policy = sla.find_policy(req.category, req.priority, crm.sla_policies(session))
+        calendar = get_calendar(policy.calendar, crm.calendars(session))
+    except (sla.NoSlaPolicyError, KeyError):
+        return clock
+    end = req.done_at or req.closed_at or now
+    left = sla.working_minutes_left(end, req.resolve_by, calendar)
+    clock.update(
+        minutes_left=left,
+        left_text=working_time_text(left),
+        calendar=calendar.name,
+        policy=policy.resolve_within,
+        running=req.status not in crm.CLOSED_STATUSES,
+    )
+    return clock
+
+
+def _diagram(runtime, instance_id: str) -> str | None:
+    """The diagram with finished, active and failed elements painted; None when it cannot be drawn.
+
+    Runs after the card's session is closed: SQLite takes its write lock at BEGIN, so two
+    sessions open at once in one request would wait on each other.
+    """
+    with _sessions()() as session:
+        found = session.execute(
+            select(ProcessDefinition.key, Resource.content)
+            .join(Instance, Instance.definition_id == ProcessDefinition.id)
+            .join(
+                Resource,
+                (Resource.deployment_id == ProcessDefinition.deployment_id)
+                & (Resource.name == ProcessDefinition.resource_name),
+            )
+            .where(Instance.id == instance_id)
+        ).first()
+    if found is None or not found.content:
+        return None
+    try:
+        return render_svg(found.content, process_id=found.key, states=runtime.active_elements(instance_id))
+    except (DiagramError, EngineError):
+        return None

@@ -1,87 +1,313 @@
-"""The task list and task forms: people see and complete only what is theirs or their groups'."""
+"""The task list and task forms: people see and complete only what is theirs or their groups'.
+
+Rules checked here on the server, whatever the page showed:
+* a task is worked by its assignee, or (while unassigned) by the users and groups it is offered to;
+  managers see every task but work only their own;
+* a task someone completed or took meanwhile answers 409 with a message, never an error page;
+* only the form's own fields are taken from a submitted form, so a crafted POST cannot set
+  other process variables;
+* an approval (a form with a boolean `approved`) needs a comment to reject.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from desk import crm, sla
+from desk.calendar import get_calendar
+from desk.models import Request, User
 from engine.errors import ConcurrentUpdateError, TaskAlreadyClaimed, TaskAlreadyCompleted, TaskNotFoundError
-from engine.forms import FormSchema, FormValidationError
-from engine.store import UserTask
-from engine.tasklist import TaskQuery, may_work, query_tasks
-from web.i18n import translate
+from engine.forms import FormField, FormSchema, FormValidationError
+from engine.store import ProcessDefinition, TaskCandidate, UserTask
+from engine.tasklist import SORTS, TaskQuery, may_work, query_tasks
+from web.i18n import DISPLAY_ZONE, local_time, translate, working_time_text
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 PAGE = 25
+SCOPES = ("mine", "groups", "all")
+APPROVAL_FIELD = "approved"
+COMMENT_FIELDS = ("comment", "reason", "rejection_reason")
+# Working time left on a task is counted on the staff's working hours (DESIGN §4 `support`).
+TASK_CALENDAR = "support"
 
 
 def _runtime():
     return current_app.extensions["runtime"]
 
 
+def _sessions():
+    return current_app.extensions["sessions"]
+
+
+@bp.app_template_global()
+def url_with(**changes: Any) -> str:
+    """The current page's URL with some query arguments changed (None drops one): sort links, pager."""
+    args = {k: v for k, v in request.args.items() if k not in changes}
+    args.update({k: v for k, v in changes.items() if v is not None})
+    return url_for(request.endpoint, **(request.view_args or {}), **args)
+
+
+bp.add_app_template_filter(local_time, "local")
+
+
+def _int_arg(name: str, default: int | None = None, minimum: int | None = None) -> int | None:
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        abort(400, f"{name} must be a whole number, not {raw!r}.")
+    return max(value, minimum) if minimum is not None else value
+
+
+def _date_arg(name: str) -> date | None:
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        abort(400, f"{name} must be a date like 2026-11-23, not {raw!r}.")
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=DISPLAY_ZONE)
+
+
+@dataclass
+class Row:
+    """A task-list row with its working time left (minutes; negative when overdue)."""
+
+    task: Any
+    minutes_left: float | None
+
+    @property
+    def due_text(self) -> str:
+        if self.minutes_left is None:
+            return ""
+        return working_time_text(self.minutes_left)
+
+
 @bp.get("/")
 @login_required
 def index() -> ResponseReturnValue:
     scope = request.args.get("scope", "mine")
-    everything = scope == "all" and current_user.has_role("manager")
-    page = max(int(request.args.get("page", 1) or 1), 1)
-    query = TaskQuery(
-        user=current_user.username,
-        groups=current_user.groups,
-        everything=everything,
-        assignee=current_user.username if scope == "mine" else None,
-        unassigned=scope == "groups",
+    if scope not in SCOPES or (scope == "all" and not current_user.has_role("manager")):
+        scope = "mine"
+    page = _int_arg("page", 1, 1)
+    sort = request.args.get("sort", "created")
+    if sort not in SORTS:
+        sort = "created"
+    descending = request.args.get("dir", "desc") != "asc"
+    now = _runtime().now()
+    due_by, created_from = _date_arg("due"), _date_arg("created")
+    filters = dict(
         definition_key=request.args.get("process") or None,
-        name_like=request.args.get("q") or None,
-        overdue_at=_runtime().now() if request.args.get("overdue") else None,
-        sort=request.args.get("sort", "created"),
-        descending=request.args.get("dir", "desc") == "desc",
-        offset=(page - 1) * PAGE,
-        limit=PAGE,
+        element_id=request.args.get("task") or None,
+        name_like=(request.args.get("q") or "").strip() or None,
+        min_priority=_int_arg("priority"),
+        due_before=_start_of(due_by + timedelta(days=1)) if due_by else None,
+        overdue_at=now if request.args.get("overdue") else None,
+        created_after=_start_of(created_from) if created_from else None,
     )
-    with current_app.extensions["sessions"]() as session:
-        result = query_tasks(session, query)
+    with _sessions()() as session:
+        queries = _scoped_queries(session, filters)
+        result = query_tasks(
+            session,
+            TaskQuery(
+                **queries[scope],
+                sort=sort,
+                descending=descending,
+                offset=(page - 1) * PAGE,
+                limit=PAGE,
+            ),
+        )
+        counts = {
+            name: (
+                result.total
+                if name == scope
+                else query_tasks(session, TaskQuery(**q, limit=0), count=True).total
+            )
+            for name, q in queries.items()
+        }
+        processes = sorted(set(session.scalars(select(ProcessDefinition.key))))
+        calendar = get_calendar(TASK_CALENDAR, crm.calendars(session))
+    rows = [
+        Row(t, sla.working_minutes_left(now, t.due, calendar) if t.due is not None else None)
+        for t in result.tasks
+    ]
     return render_template(
         "tasks.html",
-        tasks=result.tasks,
+        rows=rows,
         total=result.total,
+        counts=counts,
         page=page,
-        pages=-(-result.total // PAGE),
+        pages=max(-(-result.total // PAGE), 1),
         scope=scope,
-        now=_runtime().now(),
+        sort=sort,
+        descending=descending,
+        processes=processes,
+        now=now,
     )
+
+
+def _scoped_queries(session: Session, filters: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The three tabs as TaskQuery arguments: assigned to me, offered to me or my groups, everything.
+
+    "Mine" is just `assignee = me` (a task assigned to me is mine to see), which the
+    (status, assignee, created_at) index answers directly. "My groups" needs the full
+    visibility rule only when some task is offered to me by name; otherwise the group-only
+    form (an EXISTS per task) lets the database walk open unassigned tasks in page order and
+    stop at the page, instead of collecting every offered task id first (bench/web.py).
+    """
+    # engine.tasklist.visible_to stands in "\x00" for "no groups", which PostgreSQL refuses in a text
+    # parameter; an empty name matches no group either (group names are never empty).
+    me, groups = current_user.username, current_user.groups or [""]
+    offered_by_name = session.scalars(
+        select(TaskCandidate.id).where(TaskCandidate.kind == "user", TaskCandidate.name == me).limit(1)
+    ).first()
+    queries = {
+        "mine": dict(assignee=me, **filters),
+        "groups": dict(user=me if offered_by_name else None, groups=groups, unassigned=True, **filters),
+    }
+    if current_user.has_role("manager"):
+        queries["all"] = dict(everything=True, **filters)
+    return queries
+
+
+# ---------------------------------------------------------------------------------------- one task
+
+
+def _candidate(task: UserTask) -> bool:
+    user, groups = current_user.username, current_user.groups
+    return user in (task.candidate_users or []) or bool(set(groups) & set(task.candidate_groups or []))
 
 
 def _load_task(task_id: str) -> UserTask:
-    with current_app.extensions["sessions"]() as session:
+    """The task, if this user may see it: assignee, candidate, the one who completed it, or a manager."""
+    with _sessions()() as session:
         task = session.get(UserTask, task_id)
     if task is None:
-        abort(404)
-    if not (may_work(task, current_user.username, current_user.groups) or current_user.has_role("manager")):
-        abort(403)
+        abort(404, translate("No such task; it may have been cancelled. Reload the task list."))
+    me = current_user.username
+    if not (
+        task.assignee == me or task.completed_by == me or _candidate(task) or current_user.has_role("manager")
+    ):
+        abort(403, translate("This task is not assigned or offered to you or your groups."))
     return task
+
+
+def _conflict(task: UserTask | None = None, message: str | None = None) -> ResponseReturnValue:
+    """409 with a plain message: the task changed hands or was completed since the page was drawn."""
+    if message is None:
+        message = translate("Someone else completed this task first; reload the list.")
+        if task is not None and task.completed_by:
+            message += f" ({translate('completed by')} {task.completed_by})"
+    flash(message, "error")
+    return render_template("conflict.html", task=task), 409
+
+
+def _check_may_work(task: UserTask) -> ResponseReturnValue | None:
+    """None when this user may act on the open task now; otherwise the 409/403 answer."""
+    if task.status != "open":
+        return _conflict(task)
+    if may_work(task, current_user.username, current_user.groups):
+        return None
+    if task.assignee and _candidate(task):
+        return _conflict(task, f"{translate('This task was taken by')} {task.assignee}.")
+    abort(403, translate("This task is not assigned to you; claim it or ask its assignee."))
+
+
+@dataclass
+class TaskForm:
+    """What task.html draws: the form's fields, whether it is an approval, and its comment field."""
+
+    schema: FormSchema
+    approval: bool
+    comment: FormField | None
+
+    @property
+    def fields(self) -> list[FormField]:
+        hidden = {APPROVAL_FIELD} | ({self.comment.id} if self.approval and self.comment else set())
+        return [f for f in self.schema.fields if not (self.approval and f.id in hidden)]
+
+
+def _task_form(task: UserTask, variables: dict[str, Any]) -> TaskForm:
+    schema = FormSchema.from_dict(task.form).with_defaults(variables)
+    approval = any(f.id == APPROVAL_FIELD and f.type == "boolean" for f in schema.fields)
+    comment = next((f for f in schema.fields if f.id in COMMENT_FIELDS), None)
+    if approval and comment is None:
+        comment = FormField(id="comment", label=translate("Comment"), widget="textarea")
+    return TaskForm(schema, approval, comment)
+
+
+def _context(task: UserTask) -> dict[str, Any]:
+    """The request a task is about, and the people it may be delegated to."""
+    with _sessions()() as session:
+        req = None
+        if task.business_key:
+            req = session.scalars(select(Request).where(Request.number == task.business_key)).first()
+        users = session.execute(
+            select(User.username, User.full_name).where(User.active.is_(True)).order_by(User.username)
+        ).all()
+    return {"req": req, "users": users}
+
+
+def _render_task(task: UserTask, values: dict[str, Any], errors: dict[str, str], status: int = 200):
+    variables = _runtime().variables(task.instance_id)
+    form = _task_form(task, variables)
+    if not values:
+        prefill = {f.id for f in form.fields if f.id != APPROVAL_FIELD}
+        values = {k: v for k, v in variables.items() if k in prefill}
+    now = _runtime().now()
+    with _sessions()() as session:
+        calendar = get_calendar(TASK_CALENDAR, crm.calendars(session))
+    left = sla.working_minutes_left(now, task.due, calendar) if task.due else None
+    return render_template(
+        "task.html",
+        task=task,
+        form=form,
+        values=values,
+        errors=errors,
+        due_text=working_time_text(left) if left is not None else "",
+        overdue=left is not None and left < 0,
+        may_work=task.status == "open" and may_work(task, current_user.username, current_user.groups),
+        **_context(task),
+    ), status
 
 
 @bp.get("/<task_id>")
 @login_required
 def show(task_id: str) -> ResponseReturnValue:
     task = _load_task(task_id)
-    variables = _runtime().variables(task.instance_id)
-    return render_template(
-        "task.html", task=task, form=FormSchema.from_dict(task.form), values=variables, errors={}
-    )
+    if task.status != "open":
+        return _conflict(task)
+    return _render_task(task, {}, {})
 
 
 @bp.post("/<task_id>/claim")
 @login_required
 def claim(task_id: str) -> ResponseReturnValue:
-    _load_task(task_id)
+    task = _load_task(task_id)
+    if task.status != "open":
+        return _conflict(task)
+    if not (_candidate(task) or task.assignee == current_user.username):
+        abort(403, translate("Only the users and groups a task is offered to may claim it."))
     try:
         _runtime().claim(task_id, current_user.username)
-    except (TaskAlreadyClaimed, TaskAlreadyCompleted) as err:
-        flash(str(err), "error")
-        return redirect(url_for("tasks.index")), 409
+    except TaskAlreadyClaimed as err:
+        return _conflict(task, f"{translate('This task was taken by')} {err.assignee}.")
+    except (TaskAlreadyCompleted, TaskNotFoundError):
+        return _conflict(task)
     return redirect(url_for("tasks.show", task_id=task_id))
 
 
@@ -89,9 +315,39 @@ def claim(task_id: str) -> ResponseReturnValue:
 @login_required
 def unclaim(task_id: str) -> ResponseReturnValue:
     task = _load_task(task_id)
+    if task.status != "open":
+        return _conflict(task)
     if task.assignee != current_user.username and not current_user.has_role("manager"):
-        abort(403)
-    _runtime().unclaim(task_id, current_user.username)
+        abort(403, translate("Only the assignee or a manager may return a task to its group."))
+    try:
+        _runtime().unclaim(task_id, current_user.username)
+    except (TaskAlreadyCompleted, TaskNotFoundError):
+        return _conflict(task)
+    flash(translate("Task returned to the group."))
+    return redirect(url_for("tasks.index", scope="groups"))
+
+
+@bp.post("/<task_id>/delegate")
+@login_required
+def delegate(task_id: str) -> ResponseReturnValue:
+    task = _load_task(task_id)
+    if task.status != "open":
+        return _conflict(task)
+    if task.assignee != current_user.username and not current_user.has_role("manager"):
+        abort(403, translate("Only the assignee or a manager may delegate a task."))
+    target = (request.form.get("to") or "").strip()
+    with _sessions()() as session:
+        known = session.scalars(
+            select(User.username).where(User.username == target, User.active.is_(True))
+        ).first()
+    if not known:
+        flash(f"{translate('No active user')} {target!r}.", "error")
+        return _render_task(task, {}, {}, 400)
+    try:
+        _runtime().delegate(task_id, target, current_user.username)
+    except (TaskAlreadyCompleted, TaskNotFoundError):
+        return _conflict(task)
+    flash(f"{translate('Task delegated to')} {target}.")
     return redirect(url_for("tasks.index"))
 
 
@@ -99,25 +355,51 @@ def unclaim(task_id: str) -> ResponseReturnValue:
 @login_required
 def complete(task_id: str) -> ResponseReturnValue:
     task = _load_task(task_id)
-    if task.status != "open":
-        flash(translate("Someone else completed this task first; reload the list."), "error")
-        return render_template("conflict.html"), 409
-    if not may_work(task, current_user.username, current_user.groups):
-        abort(403)
-    data = {k: v for k, v in request.form.items() if k != "csrf_token"}
-    form = FormSchema.from_dict(task.form)
-    for field in form.fields:
-        if field.type == "boolean" and field.id not in data:
-            data[field.id] = "false"
-    if request.form.get("decision") in ("approve", "reject"):
-        data["approved"] = "true" if request.form["decision"] == "approve" else "false"
-        data.pop("decision", None)
-    try:
-        _runtime().complete(task_id, current_user.username, data)
-    except FormValidationError as err:
-        return render_template("task.html", task=task, form=form, values=data, errors=err.errors), 400
-    except (TaskAlreadyCompleted, ConcurrentUpdateError, TaskNotFoundError):
-        flash(translate("Someone else completed this task first; reload the list."), "error")
-        return render_template("conflict.html"), 409
+    refused = _check_may_work(task)
+    if refused is not None:
+        return refused
+    form = _task_form(task, {})
+    data = _submitted(form)
+    errors: dict[str, str] = {}
+    decision = request.form.get("decision")
+    if form.approval:
+        if decision not in ("approve", "reject"):
+            abort(400, translate("Choose Approve or Reject."))
+        data[APPROVAL_FIELD] = decision == "approve"
+        comment_id = form.comment.id
+        data[comment_id] = (request.form.get(comment_id) or "").strip()
+        if decision == "reject" and not data[comment_id]:
+            errors[comment_id] = translate("A comment is required to reject.")
+    if not errors:
+        try:
+            _runtime().complete(task_id, current_user.username, data)
+        except FormValidationError as err:
+            errors = {name: _field_error(reason) for name, reason in err.errors.items()}
+        except (TaskAlreadyCompleted, ConcurrentUpdateError, TaskNotFoundError):
+            with _sessions()() as session:
+                return _conflict(session.get(UserTask, task_id))
+    if errors:
+        values = {k: v for k, v in data.items() if not isinstance(v, bool) or k != APPROVAL_FIELD}
+        return _render_task(task, values, errors, 400)
     flash(translate("Task completed."))
     return redirect(url_for("tasks.index"))
+
+
+def _submitted(form: TaskForm) -> dict[str, Any]:
+    """The form's own editable fields from the POST (unchecked checkboxes arrive as false)."""
+    data: dict[str, Any] = {}
+    for f in form.schema.fields:
+        if f.readonly or f.widget == "text" or f.id == APPROVAL_FIELD:
+            continue
+        if f.type == "boolean":
+            data[f.id] = request.form.get(f.id) in ("true", "on", "1")
+        elif f.id in request.form:
+            data[f.id] = request.form[f.id]
+    return data
+
+
+def _field_error(reason: str) -> str:
+    """Engine validation messages, worded for the person at the form."""
+    if reason == "is required" or reason.startswith("is required when"):
+        return translate("This field is required.")
+    return reason
