@@ -84,6 +84,7 @@ class Deal(Base):
     responsible: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="open")
     updated_at: Mapped[datetime] = mapped_column(index=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("request.id"), index=True)
     contacts: Mapped[list[Contact]] = relationship(secondary=deal_contact)
 
 
@@ -176,6 +177,14 @@ class Notification(Base):
     sent_at: Mapped[datetime | None]
     read_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # Delivery state (desk.outbox): due time, the sender's lease, the stable e-mail id, why it died.
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("desk_task.id"), index=True)
+    fallback_of_id: Mapped[int | None] = mapped_column(ForeignKey("notification.id"), index=True)
+    next_attempt_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    dead_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class DictionaryEntry(Base):

@@ -7,11 +7,14 @@ Delivery happens after commit: in-app rows here; e-mail and SMS by their channel
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from jinja2 import Environment, StrictUndefined
+from jinja2 import StrictUndefined, Template, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -27,6 +30,28 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "en": (
             "Request {{ number }} registered",
             "We received your request “{{ subject }}”. Number: {{ number }}.",
+        ),
+    },
+    "web_request_received": {
+        "ru": (
+            "Обращение {{ number }} зарегистрировано",
+            "Здравствуйте{% if name %}, {{ name }}{% endif %}! Мы получили ваше обращение "
+            "«{{ subject }}» с сайта. Номер: {{ number }}. Ответьте на это письмо, чтобы дополнить его.",
+        ),
+        "en": (
+            "Request {{ number }} registered",
+            "Hello{% if name %}, {{ name }}{% endif %}! We received your request “{{ subject }}” "
+            "from our website. Number: {{ number }}. Reply to this e-mail to add to it.",
+        ),
+    },
+    "missed_call": {
+        "ru": (
+            "Пропущенный звонок: перезвоните {{ caller }}",
+            "{{ number }}: {{ subject }}. Перезвоните по номеру {{ phone }}.",
+        ),
+        "en": (
+            "Missed call: call {{ caller }} back",
+            "{{ number }}: {{ subject }}. Call back on {{ phone }}.",
         ),
     },
     "task_assigned": {
@@ -60,6 +85,23 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "Request “{{ subject }}” is resolved.{% if resolution %} {{ resolution }}{% endif %}",
         ),
     },
+    "task_external": {
+        "ru": (
+            "{{ number }}: задача для вас — {{ title }}",
+            "Вам назначена задача «{{ title }}» по обращению {{ number }}.{% if deadline %} "
+            "Срок: {{ deadline }}.{% endif %}\n\n{{ description }}\n\nОтветьте на это письмо, "
+            "чтобы написать по задаче.",
+        ),
+        "en": (
+            "{{ number }}: a task for you — {{ title }}",
+            "You have been given the task “{{ title }}” on request {{ number }}.{% if deadline %} "
+            "Due: {{ deadline }}.{% endif %}\n\n{{ description }}\n\nReply to this e-mail to write about it.",
+        ),
+    },
+    "staff_reply": {
+        "ru": ("{{ subject }}", "{{ text }}"),
+        "en": ("{{ subject }}", "{{ text }}"),
+    },
     "request_overdue": {
         "ru": (
             "{{ number }}: просрочено",
@@ -82,6 +124,50 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "contacts moved: {{ contacts_changed }}.",
         ),
     },
+    "field_task_assigned": {
+        "ru": ("{{ number }}: новая задача", "Вам поставлена задача «{{ task_title }}»."),
+        "en": ("{{ number }}: new task", "You have a new task “{{ task_title }}”."),
+    },
+    "field_task_started": {
+        "ru": (
+            "{{ number }}: специалист начал задачу",
+            "{{ specialist }} начал задачу по обращению «{{ subject }}».",
+        ),
+        "en": ("{{ number }}: task started", "{{ specialist }} started the task for “{{ subject }}”."),
+    },
+    "field_payment_reminder": {
+        "ru": (
+            "{{ number }}: счёт не оплачен",
+            "Счёт {{ invoice_number }} на {{ invoice_total }} руб. не оплачен три рабочих дня.",
+        ),
+        "en": (
+            "{{ number }}: invoice unpaid",
+            "Invoice {{ invoice_number }} ({{ invoice_total }} RUB) is unpaid for three working days.",
+        ),
+    },
+    "field_payment_received": {
+        "ru": ("{{ number }}: счёт оплачен", "Счёт {{ invoice_number }} оплачен, можно выполнять работы."),
+        "en": ("{{ number }}: invoice paid", "Invoice {{ invoice_number }} is paid; the work can start."),
+    },
+    "field_task_finished": {
+        "ru": (
+            "{{ number }}: работы выполнены",
+            "{{ specialist }} завершил работы по обращению «{{ subject }}».",
+        ),
+        "en": ("{{ number }}: work finished", "{{ specialist }} finished the work for “{{ subject }}”."),
+    },
+    "invoice_sent": {
+        "ru": (
+            "Счёт {{ invoice_number }} на оплату",
+            "Здравствуйте! Направляем счёт {{ invoice_number }} на {{ invoice_total }} руб. по обращению "
+            "«{{ subject }}». Счёт во вложении; работы начнутся после оплаты.",
+        ),
+        "en": (
+            "Invoice {{ invoice_number }}",
+            "Hello, please find attached invoice {{ invoice_number }} for {{ invoice_total }} RUB for "
+            "your request “{{ subject }}”. Work starts once it is paid.",
+        ),
+    },
     "owner_sync_summary": {
         "ru": (
             "Синхронизация ответственных завершена",
@@ -91,7 +177,16 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     },
 }
 
-_ENV = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+# Sandboxed: admins edit template overrides in the browser, and a template must not reach Python internals.
+_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+log = logging.getLogger(__name__)
+Overrides = Mapping[tuple[str, str], tuple[str, str]]
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(source: str) -> Template:
+    """Templates are compiled once per text: compiling costs more than rendering, on every notification."""
+    return _ENV.from_string(source)
 
 
 class UnknownTemplateError(DeskError, KeyError):
@@ -102,13 +197,34 @@ class UnknownTemplateError(DeskError, KeyError):
         super().__init__(f"No notification template {template!r}; known: {', '.join(sorted(TEMPLATES))}.")
 
 
-def render(template: str, language: str, payload: Mapping[str, Any]) -> tuple[str, str]:
-    """Subject and body in the recipient's language (Russian when theirs is missing)."""
+def render(
+    template: str, language: str, payload: Mapping[str, Any], overrides: Overrides | None = None
+) -> tuple[str, str]:
+    """Subject and body in the recipient's language (Russian when theirs is missing).
+
+    `overrides` ((template, language) -> (subject, body), desk.staff.template_overrides) are the
+    admins' wording and win over the shipped one; an override that fails to render (a variable
+    this payload lacks) falls back to the shipped text, so a wording slip never fails a process.
+    """
     if template not in TEMPLATES:
         raise UnknownTemplateError(template)
-    texts = TEMPLATES[template].get(language) or TEMPLATES[template]["ru"]
     data = {"resolve_by_text": _human_time(payload.get("resolve_by")), **payload}
-    return _ENV.from_string(texts[0]).render(data), _ENV.from_string(texts[1]).render(data)
+    for lang in dict.fromkeys((language, "ru")):
+        custom = (overrides or {}).get((template, lang))
+        if custom is not None:
+            try:
+                return _compiled(custom[0]).render(data), _compiled(custom[1]).render(data)
+            except TemplateError as err:
+                log.warning(
+                    "template override %s/%s does not render (%s); using the shipped text",
+                    template,
+                    lang,
+                    err,
+                )
+        if lang in TEMPLATES[template]:
+            break
+    texts = TEMPLATES[template].get(language) or TEMPLATES[template]["ru"]
+    return _compiled(texts[0]).render(data), _compiled(texts[1]).render(data)
 
 
 def _human_time(value: Any) -> str:
@@ -138,7 +254,9 @@ def enqueue(
     ).first()
     if existing is not None:
         return existing
-    subject, body = render(template, language, payload)
+    from desk.staff import template_overrides
+
+    subject, body = render(template, language, payload, template_overrides(session, template))
     row = Notification(
         recipient=recipient,
         channel=channel,
@@ -154,6 +272,9 @@ def enqueue(
     )
     session.add(row)
     session.flush()
+    from desk.preferences import apply_preferences
+
+    apply_preferences(session, row)  # the recipient's ticked channels replace the default one
     return row
 
 

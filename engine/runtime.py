@@ -23,6 +23,7 @@ from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
 from SpiffWorkflow.util.task import TaskState
@@ -70,7 +71,8 @@ from engine.store import (
 
 log = logging.getLogger(__name__)
 
-BusinessTimeAdd = Callable[[str, datetime, timedelta], datetime]
+# (calendar, start, working time, whole working days) -> end
+BusinessTimeAdd = Callable[[str, datetime, timedelta, int], datetime]
 DEFAULT_LEASE = timedelta(minutes=5)
 DEFAULT_RETRIES = 3
 
@@ -89,12 +91,14 @@ class EngineScriptEngine(SafeScriptEngine):
     def now(self) -> datetime:
         return self._engine.now()
 
-    def business_time_add(self, calendar: str, start: datetime, duration: timedelta) -> datetime:
+    def business_time_add(
+        self, calendar: str, start: datetime, duration: timedelta, working_days: int = 0
+    ) -> datetime:
         adder = self._engine.business_time_add
         if adder is None:
             log.warning("timer asks for calendar %s but no calendar provider is configured", calendar)
-            return start + duration
-        return adder(calendar, start, duration)
+            return start + duration + timedelta(days=working_days)
+        return adder(calendar, start, duration, working_days)
 
 
 @dataclass
@@ -214,6 +218,7 @@ class Engine:
                 other = self.definition(session, latest.id)
                 info.subprocess_specs[called] = other.info.spec
                 info.subprocess_specs.update(other.info.subprocess_specs)
+        _wire_loop_tasks(info.spec, *info.subprocess_specs.values())
         loaded = LoadedDefinition(row.id, row.key, row.version, row.name, info)
         with self._definitions_lock:
             self._definitions[definition_id] = loaded
@@ -858,6 +863,34 @@ class Engine:
             self._step(instance_id, self._refresh_timers)
         return len(due)
 
+    def due_timer_ids(self, now: datetime | None = None, limit: int = 100) -> list[int]:
+        """Pending timers due at `now`, oldest first (the scale-out scheduler sends one message each)."""
+        now = now or self.now()
+        with self.session_factory() as session:
+            return list(
+                session.scalars(
+                    select(Timer.id)
+                    .where(Timer.status == "pending", Timer.due_at <= now)
+                    .order_by(Timer.due_at)
+                    .limit(limit)
+                )
+            )
+
+    def fire_timer(self, timer_id: int) -> bool:
+        """Step the instance of one due timer; False when it fired already, was cancelled or is not due.
+
+        A duplicate message for the same timer finds it fired and does nothing.
+        """
+        with self.session_factory() as session:
+            timer = session.get(Timer, timer_id)
+            if timer is None or timer.status != "pending" or timer.due_at is None:
+                return False
+            if timer.due_at > self.now():
+                return False
+            instance_id = timer.instance_id
+        self._step(instance_id, self._refresh_timers)
+        return True
+
     def _refresh_timers(self, workflow: BpmnWorkflow, ctx: StepContext) -> None:
         timers = {
             str(t.id): t.task_spec.bpmn_id
@@ -873,16 +906,23 @@ class Engine:
     # ------------------------------------------------------------------ jobs
 
     def claim_job(self, job_id: int, worker_id: str, lease: timedelta = DEFAULT_LEASE) -> bool:
-        """Take a pending (or lease-expired) job for this worker; False when someone else has it."""
+        """Take a pending (or lease-expired) job for this worker; False when someone else has it.
+
+        On PostgreSQL the row is taken with FOR UPDATE SKIP LOCKED, so a worker never waits
+        behind another transaction that holds it (a duplicate message, a step finishing it).
+        """
         now = self.now()
+        claimable = ((Job.status == JobStatus.PENDING.value) & (Job.due_at <= now)) | (
+            (Job.status == JobStatus.LOCKED.value) & (Job.lock_expires_at < now)
+        )
+        target = Job.id == job_id
+        if self._postgres:
+            free = select(Job.id).where(Job.id == job_id, claimable).with_for_update(skip_locked=True)
+            target = Job.id.in_(free.scalar_subquery())
         with self.session_factory() as session, session.begin():
             result = session.execute(
                 update(Job)
-                .where(
-                    Job.id == job_id,
-                    ((Job.status == JobStatus.PENDING.value) & (Job.due_at <= now))
-                    | ((Job.status == JobStatus.LOCKED.value) & (Job.lock_expires_at < now)),
-                )
+                .where(target, claimable)
                 .values(
                     status=JobStatus.LOCKED.value,
                     locked_by=worker_id,
@@ -1279,6 +1319,23 @@ class Engine:
 
 class _UncaughtBpmnError(Exception):
     pass
+
+
+def _wire_loop_tasks(*specs: Any) -> None:
+    """Connect each loop / multi-instance task to its inner task's completion, as SpiffWorkflow's
+    own spec deserializer does.
+
+    SpiffWorkflow otherwise makes that connection only when a process creates a child at run
+    time. Our saved states carry no spec, so a process that loads an instance whose children
+    were created elsewhere (another gunicorn or RQ worker) would never merge them, and a
+    parallel approval would wait forever after its last vote.
+    """
+    for spec in specs:
+        for task_spec in spec.task_specs.values():
+            if isinstance(task_spec, LoopTask):
+                child = spec.task_specs.get(task_spec.task_spec)
+                if child is not None and not child.completed_event.is_connected(task_spec.merge_child):
+                    child.completed_event.connect(task_spec.merge_child)
 
 
 def _message_event(name: str, variables: Mapping[str, Any]) -> BpmnEvent:

@@ -8,4 +8,7 @@ python3 -m venv .venv
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
   (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed; browser tests will skip or fail"
 fi
+if [ ! -x /usr/sbin/dovecot ] && [ "$(id -u)" = "0" ]; then
+  (apt-get update -qq && apt-get install -y -qq dovecot-imapd >/dev/null) || echo "dovecot-imapd not installed; IMAP tests will skip or fail"
+fi
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -15,11 +15,19 @@ from sqlalchemy import func, select
 
 from desk.models import ROLES, User
 from engine.deploy import DeployError, deploy
+from engine.element_templates import GuideMarkersError, topic_table, with_topic_table, write_templates
 from engine.errors import EngineError
 from engine.forms import FormValidationError
 from engine.store import HistoryEvent, Incident, Instance, Job, ProcessDefinition, UserTask
 from engine.tasklist import TaskQuery, query_tasks
 from web import db
+from web.health import health_command
+from web.import_cli import import_group
+from web.mail_cli import ingest_email, mail
+from web.mail_poll import maybe_poll, start_polling
+from web.outbox_cli import outbox_group
+from web.queue import run_scheduler, worker_command
+from web.views.processes import migrate_instances_cmd
 
 
 def init_app(app: Flask) -> None:
@@ -86,7 +94,7 @@ def deploy_paths(paths: list[Path], name: str | None = None, source: str = "cli"
         source=source,
         duplicate_filtering=True,
         allow_scripts=current_app.config["ALLOW_SCRIPT_TASKS"],
-        known_topics=current_app.extensions["handlers"].topics(),
+        known_topics=current_app.extensions["handlers"],
         user=user,
     )
 
@@ -110,6 +118,36 @@ def deploy_cmd(paths: tuple[Path, ...], name: str | None, as_json: bool) -> None
         "warnings": [str(w) for w in report.warnings],
     }
     _emit(data, as_json, report.lines())
+
+
+@click.command("element-templates")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write, e.g. bpmn/element-templates or the Modeler's resources/element-templates.",
+)
+@click.option(
+    "--guide",
+    "guides",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Also regenerate the topic table in this analyst guide (*.en.md is written in English).",
+)
+def element_templates_cmd(out_dir: Path, guides: tuple[Path, ...]) -> None:
+    """Write a Camunda Modeler element template for every handler topic."""
+    registry = current_app.extensions["handlers"]
+    written = write_templates(registry, out_dir)
+    click.echo(f"{len(written)} element templates written to {out_dir}")
+    for guide in guides:
+        language = "en" if guide.name.endswith(".en.md") else "ru"
+        try:
+            text = with_topic_table(guide.read_text(encoding="utf-8"), topic_table(registry, language))
+        except GuideMarkersError as err:
+            raise click.ClickException(f"{guide}: {err}") from err
+        guide.write_text(text, encoding="utf-8")
+        click.echo(f"topic table updated in {guide}")
 
 
 @click.command("definitions")
@@ -414,7 +452,8 @@ def worker(once: bool, interval: float) -> None:
     signal.signal(signal.SIGINT, stop)
     click.echo(f"Worker {runtime.worker_id} polling every {interval}s (Ctrl+C to stop)")
     while not stopping:
-        done = runtime.run_due_jobs() + runtime.fire_due_timers()
+        done = runtime.run_due_jobs() + runtime.fire_due_timers() + maybe_poll(current_app)
+        done += current_app.extensions["outbox"].run_pass().work  # notifications (web/outbox.py)
         if once:
             click.echo(f"{done} job(s)/timer(s) processed")
             return
@@ -459,23 +498,13 @@ def create_user_cmd(
 
 @click.command("scheduler")
 @click.option("--interval", default=1.0, help="Seconds between scans.")
+@click.option("--lock-ttl", type=float, help="Seconds the active scheduler's lock lasts (10 x interval).")
+@click.option("--resend-after", type=float, help="Seconds before a job's message is sent again (60).")
 @click.option("--once", is_flag=True)
-def scheduler(interval: float, once: bool) -> None:
-    """Enqueue due jobs and fire due timers (scale-out mode); only the lock holder works, so two are safe."""
-    from web.queue import enqueue_due
-
-    redis = current_app.extensions.get("redis")
-    if redis is None:
-        raise click.ClickException("REDIS_URL is not set; in the embedded mode use `flask --app web worker`.")
-    lock = redis.lock("desk:scheduler", timeout=max(interval * 10, 10))
-    click.echo(f"Scheduler {current_app.config['WORKER_ID']} started")
-    while True:
-        if lock.acquire(blocking=False) or lock.owned():
-            lock.extend(max(interval * 10, 10), replace_ttl=True)
-            enqueue_due(current_app)
-        if once:
-            return
-        time.sleep(interval)
+def scheduler(interval: float, lock_ttl: float | None, resend_after: float | None, once: bool) -> None:
+    """Send due jobs and timers to RQ workers (scale-out); only the lock holder works, so two are safe."""
+    start_polling(current_app._get_current_object())  # IMAP, when IMAP_HOST is set
+    run_scheduler(current_app._get_current_object(), interval, once, lock_ttl, resend_after)
 
 
 @click.command("create-token")
@@ -515,6 +544,14 @@ COMMANDS = (
     create_user_cmd,
     scheduler,
     create_token,
+    worker_command,
+    health_command,
+    ingest_email,
+    mail,
+    import_group,
+    outbox_group,
+    migrate_instances_cmd,
+    element_templates_cmd,
 )
 for _command in COMMANDS:
     _command.callback = with_appcontext(_command.callback)

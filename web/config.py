@@ -33,6 +33,43 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "SESSION_COOKIE_SECURE": _flag(env("SESSION_COOKIE_SECURE")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # Notifications out (web/outbox.py): SMTP, the SMS gateway, retries and the e-mail fallback.
+        "SMTP_HOST": env("SMTP_HOST") or None,
+        "SMTP_PORT": int(
+            env("SMTP_PORT")
+            or (465 if _flag(env("SMTP_SSL")) else 587 if _flag(env("SMTP_STARTTLS")) else 25)
+        ),
+        "SMTP_USER": env("SMTP_USER") or None,
+        "SMTP_PASSWORD": env("SMTP_PASSWORD"),
+        "SMTP_STARTTLS": _flag(env("SMTP_STARTTLS")),
+        "SMTP_SSL": _flag(env("SMTP_SSL")),
+        "SMTP_TIMEOUT": float(env("SMTP_TIMEOUT") or 30),
+        "MAIL_FROM": env("MAIL_FROM") or None,
+        "SMS_GATEWAY_URL": env("SMS_GATEWAY_URL") or None,
+        "SMS_GATEWAY_TIMEOUT": float(env("SMS_GATEWAY_TIMEOUT") or 15),
+        "NOTIFY_FALLBACK_MINUTES": float(env("NOTIFY_FALLBACK_MINUTES") or 10),
+        "OUTBOX_MAX_ATTEMPTS": int(env("OUTBOX_MAX_ATTEMPTS") or 8),
+        "OUTBOX_LEASE_SECONDS": float(env("OUTBOX_LEASE_SECONDS") or 300),
+        # E-mail in: IMAP polling (off unless IMAP_HOST is set) and ingest limits.
+        "IMAP_HOST": env("IMAP_HOST") or None,
+        "IMAP_PORT": int(env("IMAP_PORT") or (993 if _flag(env("IMAP_SSL"), default=True) else 143)),
+        "IMAP_USER": env("IMAP_USER") or "",
+        "IMAP_PASSWORD": env("IMAP_PASSWORD") or "",
+        "IMAP_FOLDER": env("IMAP_FOLDER") or "INBOX",
+        "IMAP_SSL": _flag(env("IMAP_SSL"), default=True),
+        "IMAP_POLL_INTERVAL": float(env("IMAP_POLL_INTERVAL") or 60),
+        "MAIL_REOPEN_DAYS": float(env("MAIL_REOPEN_DAYS") or 7),
+        "MAIL_MAX_ATTACHMENT_BYTES": int(env("MAIL_MAX_ATTACHMENT_BYTES") or 10 * 1024 * 1024),
+        "MAIL_MAX_MESSAGE_BYTES": int(env("MAIL_MAX_MESSAGE_BYTES") or 25 * 1024 * 1024),
+        # Field service: who the invoice is from, and a TrueType font with Cyrillic for its PDF.
+        "COMPANY_NAME": env("COMPANY_NAME") or "ООО «Сервис»",
+        "COMPANY_DETAILS": env("COMPANY_DETAILS") or "",
+        "INVOICE_FONT": env("INVOICE_FONT") or "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        "PHONE_REGION": env("PHONE_REGION") or "RU",
+        "TELEPHONY_QUEUE_GROUP": env("TELEPHONY_QUEUE_GROUP") or "operators",
+        "PUBLIC_FORM_RATE": env("PUBLIC_FORM_RATE") or "5/hour",
+        "PUBLIC_FORM_MAX_FILE_KB": int(env("PUBLIC_FORM_MAX_FILE_KB") or 10240),
+        "PUBLIC_FORM_MAX_FILES": int(env("PUBLIC_FORM_MAX_FILES") or 5),
     }
 
 

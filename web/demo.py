@@ -142,7 +142,8 @@ def seed_demo() -> list[str]:
                     contacts=contacts,
                 )
             )
-    done.append("calendars, dictionary, routing rules, sample company, contacts and a deal")
+        seed_field_service(session)
+    done.append("calendars, dictionary, routing, sample clients and a deal, price list, field-service rules")
     with sessions() as session:
         existing = session.scalar(select(func.count()).select_from(Request))
         contact_ids = list(session.scalars(select(Contact.id).order_by(Contact.id)))
@@ -167,6 +168,47 @@ def seed_demo() -> list[str]:
         crm_count = session.scalar(select(func.count()).select_from(Request))
     done.append(f"{crm_count} requests in the database")
     return done
+
+
+PRICE_LIST = (
+    ("VISIT", "Выезд специалиста", "усл", "1500.00"),
+    ("CONNECT", "Подключение абонента", "усл", "3000.00"),
+    ("CABLE-10", "Кабель витая пара, 10 м", "шт", "450.00"),
+    ("CABLE-WORK", "Замена кабеля, работы", "усл", "2000.00"),
+    ("TARIFF", "Перенастройка оборудования на новый тариф", "усл", "800.00"),
+)
+FIELD_SERVICE_RULES = (
+    ("connection", "Подключение", "Connection", "executor", "dispatcher"),
+    ("cable_replacement", "Замена кабеля", "Cable replacement", "executor2", "dispatcher"),
+    ("tariff_change", "Смена тарифа", "Tariff change", "executor", "dispatcher"),
+)
+
+
+def seed_field_service(session) -> None:
+    """The price list and request type -> specialist rules that field_service.bpmn reads (idempotent)."""
+    from decimal import Decimal
+
+    from desk.billing import FieldServiceRule, Product
+
+    for code, name, unit, price in PRICE_LIST:
+        if session.scalars(select(Product).where(Product.code == code)).first() is None:
+            session.add(Product(code=code, name=name, unit=unit, price=Decimal(price)))
+    for request_type, title_ru, title_en, specialist, administrator in FIELD_SERVICE_RULES:
+        if (
+            session.scalars(
+                select(FieldServiceRule).where(FieldServiceRule.request_type == request_type)
+            ).first()
+            is None
+        ):
+            session.add(
+                FieldServiceRule(
+                    request_type=request_type,
+                    title_ru=title_ru,
+                    title_en=title_en,
+                    specialist=specialist,
+                    administrator=administrator,
+                )
+            )
 
 
 def _advance_samples(runtime) -> None:

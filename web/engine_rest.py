@@ -43,6 +43,7 @@ from engine.errors import (
     TaskAlreadyCompleted,
 )
 from engine.forms import FormSchema, FormValidationError
+from engine.migration import MigrationError, MigrationPlan, dry_run, migrate_instance, plan
 from engine.parser import Problem
 from engine.runtime import Engine
 from engine.store import (
@@ -620,7 +621,7 @@ def create_deployment() -> ResponseReturnValue:
             duplicate_filtering=_flag(form.get("enable-duplicate-filtering")),
             changed_only=_flag(form.get("deploy-changed-only")),
             allow_scripts=current_app.config["ALLOW_SCRIPT_TASKS"],
-            known_topics=current_app.extensions["handlers"].topics(),
+            known_topics=current_app.extensions["handlers"],
             user=user.username,
             now=runtime.now(),
         )
@@ -638,6 +639,8 @@ def create_deployment() -> ResponseReturnValue:
             "deployedCaseDefinitions": None,
             "deployedDecisionDefinitions": None,
             "deployedDecisionRequirementsDefinitions": None,
+            # Not in Camunda's DTO (clients ignore it): the deploy lint's warnings, located.
+            "warnings": [{"resource": w.resource, **_problem_dto(w)} for w in report.warnings],
         }
     log.info(
         "engine-rest: %s deployed %s (%s)", user.username, report.deployment_id, form.get("deployment-source")
@@ -968,6 +971,78 @@ def delete_instance(instance_id: str) -> ResponseReturnValue:
     reason = request.args.get("deleteReason") or "deleted through engine-rest"
     _runtime().cancel(instance_id, user=g.rest_user.username, reason=reason)
     return "", 204
+
+
+# ---------------------------------------------------------------------------- migration
+
+
+@bp.post("/migration/generate")
+def generate_migration() -> ResponseReturnValue:
+    """Camunda's generated plan: every element whose id exists in the target as the same kind."""
+    _require_deployer()
+    migration = _migration_plan(_body())
+    instructions = [
+        {"sourceActivityIds": [m.source_id], "targetActivityIds": [m.target_id], "updateEventTrigger": False}
+        for m in migration.elements.values()
+        if m.target_id and not m.problem
+    ]
+    return jsonify(
+        {
+            "sourceProcessDefinitionId": migration.source.id,
+            "targetProcessDefinitionId": migration.target.id,
+            "instructions": instructions,
+            "variables": None,
+        }
+    )
+
+
+@bp.post("/migration/execute")
+def execute_migration() -> ResponseReturnValue:
+    """Migrate the listed instances; if any cannot, none is touched (as Camunda's synchronous execute)."""
+    _require_deployer()
+    body = _body()
+    ids = body.get("processInstanceIds")
+    if not ids or not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise bad_request(
+            "processInstanceIds must list instance ids (processInstanceQuery is not supported)."
+        )
+    migration = _migration_plan(body.get("migrationPlan"), with_instructions=True)
+    with _sessions()() as session:
+        report = dry_run(session, migration, ids)
+    if report.refused:
+        raise RestError(400, "; ".join(report.lines()[1:]), "MigratingProcessInstanceValidationException")
+    for instance_id in ids:
+        migrate_instance(_runtime(), migration, instance_id, user=g.rest_user.username)
+    return "", 204
+
+
+_INSTRUCTION_KEYS = ("sourceActivityIds", "targetActivityIds")
+
+
+def _migration_plan(body: Any, *, with_instructions: bool = False) -> MigrationPlan:
+    if not isinstance(body, dict):
+        raise bad_request("migrationPlan must be an object.")
+    mapping: dict[str, str] = {}
+    instructions = (body.get("instructions") or []) if with_instructions else []
+    for instruction in instructions:
+        pair = [instruction.get(k) if isinstance(instruction, dict) else None for k in _INSTRUCTION_KEYS]
+        if not all(isinstance(ids, list) and len(ids) == 1 and isinstance(ids[0], str) for ids in pair):
+            raise bad_request(
+                "Each instruction maps one sourceActivityIds entry to one targetActivityIds entry."
+            )
+        mapping[pair[0][0]] = pair[1][0]
+    with _sessions()() as session:
+        loaded = []
+        for field_name in ("sourceProcessDefinitionId", "targetProcessDefinitionId"):
+            definition_id = body.get(field_name)
+            if not isinstance(definition_id, str):
+                raise bad_request(f"{field_name} is required.")
+            _definition_or_404(session, definition_id)
+            loaded.append(_runtime().definition(session, definition_id))
+    try:
+        return plan(loaded[0], loaded[1], mapping)
+    except MigrationError as err:
+        raise bad_request(str(err)) from err
 
 
 # ---------------------------------------------------------------------------- messages

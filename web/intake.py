@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from flask import current_app
 
@@ -23,8 +25,14 @@ def open_request(
     priority: str = "normal",
     created_at: datetime | None = None,
     user: str | None = None,
+    process_key: str = PROCESS_KEY,
+    variables: Mapping[str, Any] | None = None,
 ) -> Request:
-    """Store the request (committed first, so the process's handlers can read it), then start its process."""
+    """Store the request (committed first, so the process's handlers can read it), then start its process.
+
+    `process_key` picks another process (field_service for paid field work); `variables`
+    are extra start variables (request_type, client_phone, …) beside the request's own.
+    """
     runtime: Engine = current_app.extensions["runtime"]
     sessions = current_app.extensions["sessions"]
     now = runtime.now()
@@ -43,7 +51,7 @@ def open_request(
         )
         request_id, number = request.id, request.number
     started = runtime.start(
-        PROCESS_KEY,
+        process_key,
         business_key=number,
         variables={
             "request_id": request_id,
@@ -53,6 +61,7 @@ def open_request(
             "requester_email": requester_email or (contact.email if contact else None),
             "channel": channel,
             "priority": priority,
+            **(variables or {}),
         },
         user=user,
     )
