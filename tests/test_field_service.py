@@ -113,6 +113,8 @@ def test_a_field_request_runs_from_task_to_closed_deal(web_desk):
 
     # The administrator converts: a product code typo is shown inline and nothing moves.
     admin = login(desk, "dispatcher")
+    card = admin.get(f"/requests/{request.number}")
+    assert b'id="convert"' in card.data and f"/field/tasks/{task.id}".encode() in card.data
     form = admin.get(f"/requests/{request.number}/convert")
     assert "Иван Петров".encode() in form.data  # matched by the phone typed another way
     token = csrf(admin, f"/requests/{request.number}/convert")
@@ -151,7 +153,9 @@ def test_a_field_request_runs_from_task_to_closed_deal(web_desk):
     assert sent.payload["attachments"] == [{"kind": "invoice_pdf", "invoice": invoice.number}]
     assert waiting_at(desk, request) == {"Task_WaitPayment", "Timer_PaymentReminder"}
 
-    # The invoice page and its PDF.
+    # The request card links the deal and the invoice; the invoice page has its PDF.
+    card = admin.get(f"/requests/{request.number}")
+    assert invoice.number.encode() in card.data and f"/deals/{deal.id}".encode() in card.data
     page = admin.get(f"/invoices/{invoice.number}")
     assert page.status_code == 200 and b"mark-paid" in page.data
     pdf = admin.get(f"/invoices/{invoice.number}.pdf")

@@ -16,9 +16,10 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from desk import crm, notify, sla
+from desk.billing import Invoice
 from desk.calendar import get_calendar
 from desk.messages import MailMessage
-from desk.models import STATUSES, Notification, Request, RouteRule, StatusChange, Task, User
+from desk.models import STATUSES, Deal, Notification, Request, RouteRule, StatusChange, Task, User
 from desk.public_form import RequestAttachment
 from engine.diagram import DiagramError, render_svg
 from engine.errors import EngineError
@@ -132,6 +133,10 @@ def show(number: str) -> ResponseReturnValue:
             else []
         )
         sla_clock = _sla_clock(session, req, now)
+        deals = session.scalars(select(Deal).where(Deal.request_id == req.id)).all()
+        invoices = session.scalars(
+            select(Invoice).where(Invoice.request_id == req.id).order_by(Invoice.seq)
+        ).all()
         attachments = session.execute(
             select(RequestAttachment.id, RequestAttachment.filename, RequestAttachment.size)
             .where(RequestAttachment.request_id == req.id)
@@ -153,6 +158,8 @@ def show(number: str) -> ResponseReturnValue:
         else None,
         diagram=diagram,
         attachments=attachments,
+        deals=deals,
+        invoices=invoices,
         reply_token=uuid.uuid4().hex,
     )
 
