@@ -90,7 +90,7 @@ def visible_to(user: str, groups: list[str]):
     offered = select(TaskCandidate.task_id).where(
         or_(
             and_(TaskCandidate.kind == "user", TaskCandidate.name == user),
-            and_(TaskCandidate.kind == "group", TaskCandidate.name.in_(groups or ["\x00"])),
+            and_(TaskCandidate.kind == "group", TaskCandidate.name.in_(list(groups or ()))),
         )
     )
     assigned = select(UserTask.id).where(UserTask.assignee == user)

@@ -191,3 +191,13 @@ def test_request_card_and_instance_page_show_where_the_process_stands(desk):
     page = client.get(f"/processes/instances/{reload(desk, request.id).instance_id}")
     assert page.status_code == 200 and b"<svg" in page.data
     assert re.search(rb'<g class="[^"]*active[^"]*" data-element-id="Task_Dispatch"', page.data)
+
+
+def test_a_user_in_no_group_sees_only_tasks_offered_to_them_by_name(desk):
+    """No groups is an empty IN on every database (PostgreSQL refused the old "\\x00" stand-in)."""
+    open_request(channel="web", subject="Не работает принтер", requester_email="a@example.org")
+    with desk.extensions["sessions"]() as session:
+        everything = query_tasks(session, TaskQuery(everything=True)).tasks
+        lonely = query_tasks(session, TaskQuery(user="nobody", groups=[])).tasks
+        dispatcher = query_tasks(session, TaskQuery(user="dispatcher", groups=["dispatchers"])).tasks
+    assert everything and lonely == [] and dispatcher

@@ -169,9 +169,7 @@ def _scoped_queries(session: Session, filters: dict[str, Any]) -> dict[str, dict
     form (an EXISTS per task) lets the database walk open unassigned tasks in page order and
     stop at the page, instead of collecting every offered task id first (bench/web.py).
     """
-    # engine.tasklist.visible_to stands in "\x00" for "no groups", which PostgreSQL refuses in a text
-    # parameter; an empty name matches no group either (group names are never empty).
-    me, groups = current_user.username, current_user.groups or [""]
+    me, groups = current_user.username, list(current_user.groups or ())
     offered_by_name = session.scalars(
         select(TaskCandidate.id).where(TaskCandidate.kind == "user", TaskCandidate.name == me).limit(1)
     ).first()
