@@ -112,15 +112,25 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def desk(any_app):
-    """The app with the shipped diagrams deployed and the demo seed, at Monday 10:00 Moscow time."""
-    runtime = any_app.extensions["runtime"]
-    runtime.clock = Clock(MONDAY_10)
+def seed_desk(app):
+    """Deploy the shipped diagrams and the demo seed, with the engine clock at Monday 10:00 Moscow time."""
     from web.cli import deploy_paths
     from web.demo import seed_demo
 
-    with any_app.app_context():
+    app.extensions["runtime"].clock = Clock(MONDAY_10)
+    with app.app_context():
         deploy_paths([PROJECT / "bpmn"])
         seed_demo()
+    return app
+
+
+@pytest.fixture
+def desk(any_app):
+    """The seeded desk inside a pushed app context (engine-level tests call web.intake directly).
+
+    Web tests use tests.web_helpers' `seeded` instead: with one app context around every
+    request, Flask-WTF's CSRF token cached in `g` outlives the login that renews the session.
+    """
+    seed_desk(any_app)
+    with any_app.app_context():
         yield any_app

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from werkzeug.routing import IntegerConverter
 
 from engine.store import Instance, ProcessDefinition, UserTask
-from tests.conftest import MONDAY_10, PROJECT, Clock, make_app
+from tests.conftest import make_app, seed_desk
 from tests.web_helpers import csrf_token, staff_client
 from web.demo import DEMO_USERS
 
@@ -40,14 +40,7 @@ MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    from web.cli import deploy_paths
-    from web.demo import seed_demo
-
-    app = make_app(f"sqlite:///{tmp_path_factory.mktemp('authz')}/desk.db")
-    app.extensions["runtime"].clock = Clock(MONDAY_10)
-    with app.app_context():
-        deploy_paths([PROJECT / "bpmn"])
-        seed_demo()
+    app = seed_desk(make_app(f"sqlite:///{tmp_path_factory.mktemp('authz')}/desk.db"))
     yield app
     app.extensions["db_engine"].dispose()
 

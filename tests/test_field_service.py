@@ -7,37 +7,21 @@ at start and finish; on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from flask.globals import _cv_app
 from sqlalchemy import func, select
 
 from desk import billing
 from desk.models import Contact, Deal, Notification, Request, Task
 from engine.store import HistoryEvent, Instance
 from tests.conftest import MONDAY_10
+from tests.web_helpers import csrf_token, seeded_fixture, staff_client  # noqa: F401  (fixture "seeded")
 from web.auth import issue_token
 from web.intake import open_request
 
 CLIENT_PHONE = "8 (916) 123-45-67"  # Иван Петров of the demo seed is +79161234567
-
-
-def csrf(client, path: str) -> str:
-    page = client.get(path)
-    assert page.status_code == 200, (path, page.status_code)
-    return re.search(rb'name="csrf_token"[^>]*? value="([^"]+)"', page.data).group(1).decode()
-
-
-def login(app, username: str):
-    client = app.test_client()
-    reply = client.post(
-        "/login", data={"username": username, "password": "demo", "csrf_token": csrf(client, "/login")}
-    )
-    assert reply.status_code in (302, 303), reply.data[:300]
-    return client
 
 
 def reload(app, model, key):
@@ -74,21 +58,8 @@ def open_field_request(app, request_type: str = "connection") -> Request:
     return reload(app, Request, request.id)
 
 
-@pytest.fixture
-def web_desk(desk):
-    """`desk` without its pushed app context: each test-client request then gets its own `g`.
-
-    With one app context around every request, Flask-WTF's per-request CSRF token in `g`
-    outlives the login that renews the session, and every form post after it fails.
-    """
-    context = _cv_app.get()
-    context.pop()
-    yield desk
-    context.push()
-
-
-def test_a_field_request_runs_from_task_to_closed_deal(web_desk):
-    desk = web_desk
+def test_a_field_request_runs_from_task_to_closed_deal(seeded):
+    desk = seeded
     request = open_field_request(desk)
     assert request.assignee == "executor" and request.status == "assigned"
     assert waiting_at(desk, request) == {"Event_TaskStarted"}
@@ -98,10 +69,10 @@ def test_a_field_request_runs_from_task_to_closed_deal(web_desk):
     assert [n.recipient for n in notes(desk, request.id, "field_task_assigned")] == ["executor"]
 
     # The specialist starts the task from the card; the administrator is told.
-    specialist = login(desk, "executor")
+    specialist = staff_client(desk, "executor")
     card = specialist.get(f"/field/tasks/{task.id}")
     assert b"start-task" in card.data and b"finish-task" not in card.data
-    token = csrf(specialist, f"/field/tasks/{task.id}")
+    token = csrf_token(specialist, f"/field/tasks/{task.id}")
     started = specialist.post(f"/field/tasks/{task.id}/start", data={"csrf_token": token})
     assert started.status_code == 302, started.data.decode()[-1500:]
     assert reload(desk, Task, task.id).status == "in_progress"
@@ -112,12 +83,12 @@ def test_a_field_request_runs_from_task_to_closed_deal(web_desk):
     assert refused.status_code == 409
 
     # The administrator converts: a product code typo is shown inline and nothing moves.
-    admin = login(desk, "dispatcher")
+    admin = staff_client(desk, "dispatcher")
     card = admin.get(f"/requests/{request.number}")
     assert b'id="convert"' in card.data and f"/field/tasks/{task.id}".encode() in card.data
     form = admin.get(f"/requests/{request.number}/convert")
     assert "Иван Петров".encode() in form.data  # matched by the phone typed another way
-    token = csrf(admin, f"/requests/{request.number}/convert")
+    token = csrf_token(admin, f"/requests/{request.number}/convert")
     typo = admin.post(
         f"/requests/{request.number}/convert",
         data={"csrf_token": token, "products": "CONECT", "client_phone": CLIENT_PHONE, "contact_id": ""},
@@ -177,7 +148,7 @@ def test_a_field_request_runs_from_task_to_closed_deal(web_desk):
     assert waiting_at(desk, request) == {"Task_DoWork"}
 
     # The specialist finishes; the administrator is told, the deal closes, the request is done.
-    token = csrf(specialist, f"/field/tasks/{task.id}")
+    token = csrf_token(specialist, f"/field/tasks/{task.id}")
     assert specialist.post(f"/field/tasks/{task.id}/finish", data={"csrf_token": token}).status_code == 302
     assert [n.recipient for n in notes(desk, request.id, "field_task_finished")] == ["dispatcher"]
     request = reload(desk, Request, request.id)
@@ -240,13 +211,13 @@ def test_an_unknown_request_type_stops_with_an_incident_naming_it(desk):
     assert incident is not None and "teleport" in incident.message
 
 
-def test_only_the_specialist_or_staff_sees_the_task_card(web_desk):
-    desk = web_desk
+def test_only_the_specialist_or_staff_sees_the_task_card(seeded):
+    desk = seeded
     request = open_field_request(desk)
     with desk.extensions["sessions"]() as session:
         task = session.scalars(select(Task).where(Task.request_id == request.id)).one()
-    assert login(desk, "executor2").get(f"/field/tasks/{task.id}").status_code == 403
-    assert login(desk, "approver").get(f"/requests/{request.number}/convert").status_code == 403
+    assert staff_client(desk, "executor2").get(f"/field/tasks/{task.id}").status_code == 403
+    assert staff_client(desk, "approver").get(f"/requests/{request.number}/convert").status_code == 403
 
 
 @pytest.mark.parametrize(
@@ -257,8 +228,8 @@ def test_only_the_specialist_or_staff_sees_the_task_card(web_desk):
         (b'{"amount": "1.00"}', 400, "partial payments are not accepted"),
     ],
 )
-def test_bad_payment_calls_are_refused_and_change_nothing(web_desk, body, status, says):
-    desk = web_desk
+def test_bad_payment_calls_are_refused_and_change_nothing(seeded, body, status, says):
+    desk = seeded
     request = open_field_request(desk)
     runtime = desk.extensions["runtime"]
     runtime.correlate("task.started", business_key=request.number)
@@ -292,16 +263,10 @@ from tests.test_smtp_delivery import smtp_config, smtp_server  # noqa: E402,F401
 @pytest.fixture
 def mail_desk(database_url, smtp_server):  # noqa: F811
     """The demo desk with an SMTP server of the test's own (aiosmtpd on 127.0.0.1)."""
-    from tests.conftest import PROJECT, Clock, make_app
-    from web.cli import deploy_paths
-    from web.demo import seed_demo
+    from tests.conftest import make_app, seed_desk
 
     recorder, port = smtp_server
-    app = make_app(database_url, **smtp_config(port))
-    app.extensions["runtime"].clock = Clock(MONDAY_10)
-    with app.app_context():
-        deploy_paths([PROJECT / "bpmn"])
-        seed_demo()
+    app = seed_desk(make_app(database_url, **smtp_config(port)))
     yield app, recorder
     app.extensions["db_engine"].dispose()
 
@@ -318,7 +283,7 @@ def test_a_web_form_request_is_invoiced_by_mail_paid_worked_and_the_client_reply
     submitted = visitor.post(
         "/request/new",
         data={
-            "csrf_token": csrf(visitor, "/request/new"),
+            "csrf_token": csrf_token(visitor, "/request/new"),
             "name": "Иван Петров",
             "email": "ivan.home@example.org",
             "phone": CLIENT_PHONE,
@@ -335,15 +300,16 @@ def test_a_web_form_request_is_invoiced_by_mail_paid_worked_and_the_client_reply
         matched = session.get(Contact, request.contact_id)
     assert matched.phone_e164 == "+79161234567" and matched.name == "Иван Петров"  # the demo contact, no twin
 
-    specialist, admin = login(app, "executor"), login(app, "dispatcher")
+    specialist, admin = staff_client(app, "executor"), staff_client(app, "dispatcher")
     specialist.post(
-        f"/field/tasks/{task.id}/start", data={"csrf_token": csrf(specialist, f"/field/tasks/{task.id}")}
+        f"/field/tasks/{task.id}/start",
+        data={"csrf_token": csrf_token(specialist, f"/field/tasks/{task.id}")},
     )
     assert [n.recipient for n in notes(app, request.id, "field_task_started")] == ["dispatcher"]
     converted = admin.post(
         f"/requests/{request.number}/convert",
         data={
-            "csrf_token": csrf(admin, f"/requests/{request.number}/convert"),
+            "csrf_token": csrf_token(admin, f"/requests/{request.number}/convert"),
             "products": "CONNECT, CABLE-10:2",
         },
     )
@@ -391,10 +357,12 @@ def test_a_web_form_request_is_invoiced_by_mail_paid_worked_and_the_client_reply
 
     # Paid from the invoice page, worked, closed; the administrator hears of the finish.
     admin.post(
-        f"/invoices/{invoice.number}/paid", data={"csrf_token": csrf(admin, f"/invoices/{invoice.number}")}
+        f"/invoices/{invoice.number}/paid",
+        data={"csrf_token": csrf_token(admin, f"/invoices/{invoice.number}")},
     )
     specialist.post(
-        f"/field/tasks/{task.id}/finish", data={"csrf_token": csrf(specialist, f"/field/tasks/{task.id}")}
+        f"/field/tasks/{task.id}/finish",
+        data={"csrf_token": csrf_token(specialist, f"/field/tasks/{task.id}")},
     )
     assert [n.recipient for n in notes(app, request.id, "field_task_finished")] == ["dispatcher"]
     assert reload(app, Request, request.id).status == "done"

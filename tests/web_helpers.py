@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from tests.conftest import MONDAY_10, PROJECT, Clock
+from tests.conftest import seed_desk
 
-CSRF = re.compile(rb'name="csrf_token" value="([^"]+)"')
+CSRF = re.compile(rb'name="csrf_token"[^>]*? value="([^"]+)"')  # WTForms puts id and type between
 
 
 def csrf_token(client, path: str = "/login") -> str:
@@ -45,11 +45,4 @@ def seeded_fixture(any_app):
     """Like `desk` (bpmn/ deployed, demo seeded, Monday 10:00 Moscow) but with no app context left pushed:
     each test-client request then gets its own, as in production (Flask-WTF caches the CSRF token in `g`).
     """
-    from web.cli import deploy_paths
-    from web.demo import seed_demo
-
-    any_app.extensions["runtime"].clock = Clock(MONDAY_10)
-    with any_app.app_context():
-        deploy_paths([PROJECT / "bpmn"])
-        seed_demo()
-    return any_app
+    return seed_desk(any_app)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MONDAY_10, PROJECT, Clock, make_app, require_service
+from tests.conftest import make_app, require_service, seed_desk
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -35,15 +35,8 @@ def _sync_playwright():
 @pytest.fixture(scope="module")
 def live_app(tmp_path_factory: pytest.TempPathFactory):
     """The app on a throwaway SQLite file, with bpmn/ deployed and the demo seeded (one per test module)."""
-    from web.cli import deploy_paths
-    from web.demo import seed_demo
-
     db_file = tmp_path_factory.mktemp("live") / "desk.db"
-    app = make_app(f"sqlite:///{db_file}", WTF_CSRF_ENABLED=True, TESTING=False)
-    app.extensions["runtime"].clock = Clock(MONDAY_10)
-    with app.app_context():
-        deploy_paths([PROJECT / "bpmn"])
-        seed_demo()
+    app = seed_desk(make_app(f"sqlite:///{db_file}", WTF_CSRF_ENABLED=True, TESTING=False))
     yield app
     app.extensions["db_engine"].dispose()
 

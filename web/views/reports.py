@@ -11,10 +11,10 @@ import csv
 import io
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template, request, stream_with_context
+from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
 from flask.typing import ResponseReturnValue
 from sqlalchemy import Float, case, cast, func, select, true
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ from desk.models import Request
 from desk.sla import DEFAULT_BUCKETS, bucket_labels
 from web.i18n import DISPLAY_ZONE
 from web.security import role_required
+from web.views import date_arg
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 GROUPS = {
@@ -50,20 +51,10 @@ CSV_COLUMNS = (
 WORST = 20
 
 
-def _day(name: str) -> date | None:
-    raw = (request.args.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        abort(400, f"'{name}' must be a date like 2026-11-23, not {raw!r}.")
-
-
 def _conditions() -> list[Any]:
     """Done requests whose done date (in the desk's zone) is within from..to, both inclusive."""
     conditions: list[Any] = [Request.done_at.is_not(None)]
-    start, end = _day("from"), _day("to")
+    start, end = date_arg("from"), date_arg("to")
     if start:
         conditions.append(Request.done_at >= datetime.combine(start, time.min, tzinfo=DISPLAY_ZONE))
     if end:

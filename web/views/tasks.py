@@ -29,6 +29,7 @@ from engine.forms import FormField, FormSchema, FormValidationError
 from engine.store import ProcessDefinition, TaskCandidate, UserTask
 from engine.tasklist import SORTS, TaskQuery, may_work, query_tasks
 from web.i18n import DISPLAY_ZONE, local_time, translate, working_time_text
+from web.views import date_arg
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 PAGE = 25
@@ -69,16 +70,6 @@ def _int_arg(name: str, default: int | None = None, minimum: int | None = None) 
     return max(value, minimum) if minimum is not None else value
 
 
-def _date_arg(name: str) -> date | None:
-    raw = (request.args.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        abort(400, f"{name} must be a date like 2026-11-23, not {raw!r}.")
-
-
 def _start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=DISPLAY_ZONE)
 
@@ -109,7 +100,7 @@ def index() -> ResponseReturnValue:
         sort = "created"
     descending = request.args.get("dir", "desc") != "asc"
     now = _runtime().now()
-    due_by, created_from = _date_arg("due"), _date_arg("created")
+    due_by, created_from = date_arg("due"), date_arg("created")
     filters = dict(
         definition_key=request.args.get("process") or None,
         element_id=request.args.get("task") or None,
