@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -r requirements.txt
+# Invoice PDFs need a TrueType font with Cyrillic (INVOICE_FONT); Debian's DejaVu by default.
+if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] && [ "$(id -u)" = "0" ]; then
+  (apt-get update -qq && apt-get install -y -qq fonts-dejavu-core >/dev/null) || echo "fonts-dejavu-core not installed; set INVOICE_FONT"
+fi
 export FLASK_APP=web
 .venv/bin/flask --app web init-db
 .venv/bin/flask --app web deploy bpmn/

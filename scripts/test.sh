@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Install what the tests need (Python packages, Debian's Chromium for browser tests) and run the whole suite.
+# Install what the tests need (Python packages, Debian's Chromium, Dovecot and fonts) and run the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -r requirements-dev.txt
-if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
-  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed; browser tests will skip or fail"
-fi
-if [ ! -x /usr/sbin/dovecot ] && [ "$(id -u)" = "0" ]; then
-  (apt-get update -qq && apt-get install -y -qq dovecot-imapd >/dev/null) || echo "dovecot-imapd not installed; IMAP tests will skip or fail"
+# Debian packages the tests drive for real: Chromium (browser tests), Dovecot (IMAP polling),
+# DejaVu fonts (invoice PDFs). Installed once, when missing and when we may.
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+[ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = "0" ]; then
+  (apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null) || echo "could not install ${need[*]}; their tests will skip or fail"
 fi
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
