@@ -3,18 +3,17 @@
 from alembic import context
 from sqlalchemy import pool
 
-from engine.store import Base as EngineBase
-from engine.store import make_engine
-import engine.admin_store  # noqa: F401  (variable audit, migration batches)
-
-from desk.models import Base as DeskBase
 import desk.billing  # noqa: F401  (products, field-service rules, invoices, payments)
+import desk.calls  # noqa: F401  (call log, queue rotation)
 import desk.legacy.store  # noqa: F401  (legacy import: files, staging, links, mappings, runs)
 import desk.messages  # noqa: F401  (registers its tables on DeskBase.metadata)
 import desk.preferences  # noqa: F401  (notification channel preferences per user and event)
-import desk.calls  # noqa: F401  (call log, queue rotation)
 import desk.public_form  # noqa: F401  (public-form rate limit, request attachments)
 import desk.staff  # noqa: F401  (staff groups, template overrides, login failures)
+import engine.admin_store  # noqa: F401  (variable audit, migration batches)
+from desk.models import Base as DeskBase
+from engine.store import Base as EngineBase
+from engine.store import make_engine
 
 target_metadata = [EngineBase.metadata, DeskBase.metadata]
 

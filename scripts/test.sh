@@ -11,6 +11,7 @@ need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)  # the crash suite's own Redis
 if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = "0" ]; then
   (apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null) || echo "could not install ${need[*]}; their tests will skip or fail"
 fi

@@ -1,4 +1,4 @@
-"""Scale-out: service-task jobs and due timers run on RQ workers over Redis.
+"""Scale-out: service-task jobs, due timers and outbox deliveries run on RQ workers over Redis.
 
 The database row stays the truth. An RQ message carries only a row id; the worker claims the
 row (FOR UPDATE SKIP LOCKED on PostgreSQL, with a lease), runs the handler, and commits the
