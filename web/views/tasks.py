@@ -166,7 +166,10 @@ def _scoped_queries(session: Session, filters: dict[str, Any]) -> dict[str, dict
     ).first()
     queries = {
         "mine": dict(assignee=me, **filters),
-        "groups": dict(user=me if offered_by_name else None, groups=groups, unassigned=True, **filters),
+        # With no (active) group the group-only form would restrict nothing: use the full rule then.
+        "groups": dict(
+            user=me if offered_by_name or not groups else None, groups=groups, unassigned=True, **filters
+        ),
     }
     if current_user.has_role("manager"):
         queries["all"] = dict(everything=True, **filters)
