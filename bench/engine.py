@@ -306,6 +306,64 @@ def engine_figures(db: Backend, instances: int, warmup: int = 20) -> EngineFigur
 # ---------------------------------------------------------------------------- task list
 
 
+def waiting_instance_row(
+    instance_id: str, task_id: str, definition_id: str, key: str, business_key: str, created: datetime
+) -> dict:
+    """An `instance` row waiting on one user task, as bulk seeding inserts it (no workflow state)."""
+    return {
+        "id": instance_id,
+        "definition_id": definition_id,
+        "definition_key": key,
+        "business_key": business_key,
+        "status": "running",
+        "state": b"{}",
+        "variables": {},
+        "waiting": {task_id: "user"},
+        "started_at": created,
+        "ended_at": None,
+        "started_by": None,
+        "version": 1,
+    }
+
+
+def open_task_row(
+    instance: dict,
+    task_id: str,
+    element_id: str,
+    name: str,
+    *,
+    assignee: str | None,
+    groups: list[str],
+    users: list[str],
+    due: datetime | None,
+    priority: int,
+) -> dict:
+    """The open `user_task` row of a seeded instance."""
+    return {
+        "id": task_id,
+        "instance_id": instance["id"],
+        "definition_id": instance["definition_id"],
+        "definition_key": instance["definition_key"],
+        "business_key": instance["business_key"],
+        "element_id": element_id,
+        "name": name,
+        "lane": None,
+        "assignee": assignee,
+        "owner": None,
+        "candidate_groups": groups,
+        "candidate_users": users,
+        "due": due,
+        "follow_up": None,
+        "priority": priority,
+        "form": None,
+        "form_key": None,
+        "status": "open",
+        "created_at": instance["started_at"],
+        "completed_at": None,
+        "completed_by": None,
+    }
+
+
 @dataclass
 class Seeded:
     seconds: float
@@ -340,47 +398,27 @@ def seed_open_tasks(db: Backend, count: int, seed: int = SEED, batch: int = 10_0
                     groups = list(dict.fromkeys(rng.choices(GROUPS, weights, k=2)))
                 cand_users = [rng.choice(users)] if roll >= 0.95 else []
                 instances.append(
-                    {
-                        "id": instance_id,
-                        "definition_id": db.definition_id,
-                        "definition_key": PROCESS,
-                        "business_key": f"REQ-{first}-{len(instances)}",
-                        "status": "running",
-                        "state": b"{}",
-                        "variables": {},
-                        "waiting": {task_id: "user"},
-                        "started_at": created,
-                        "ended_at": None,
-                        "started_by": None,
-                        "version": 1,
-                    }
+                    waiting_instance_row(
+                        instance_id,
+                        task_id,
+                        db.definition_id,
+                        PROCESS,
+                        f"REQ-{first}-{len(instances)}",
+                        created,
+                    )
                 )
                 tasks.append(
-                    {
-                        "id": task_id,
-                        "instance_id": instance_id,
-                        "definition_id": db.definition_id,
-                        "definition_key": PROCESS,
-                        "business_key": instances[-1]["business_key"],
-                        "element_id": "review",
-                        "name": rng.choice(["Review", "Approve access", "Call back", "Triage"]),
-                        "lane": None,
-                        "assignee": rng.choice(users) if rng.random() < 0.3 else None,
-                        "owner": None,
-                        "candidate_groups": groups,
-                        "candidate_users": cand_users,
-                        "due": created + timedelta(hours=rng.randrange(4, 240))
-                        if rng.random() < 0.6
-                        else None,
-                        "follow_up": None,
-                        "priority": rng.choice([20, 50, 50, 50, 50, 70, 90]),
-                        "form": None,
-                        "form_key": None,
-                        "status": "open",
-                        "created_at": created,
-                        "completed_at": None,
-                        "completed_by": None,
-                    }
+                    open_task_row(
+                        instances[-1],
+                        task_id,
+                        "review",
+                        rng.choice(["Review", "Approve access", "Call back", "Triage"]),
+                        assignee=rng.choice(users) if rng.random() < 0.3 else None,
+                        groups=groups,
+                        users=cand_users,
+                        due=created + timedelta(hours=rng.randrange(4, 240)) if rng.random() < 0.6 else None,
+                        priority=rng.choice([20, 50, 50, 50, 50, 70, 90]),
+                    )
                 )
                 assignee = tasks[-1]["assignee"]
                 offered = assignee is None and (QUERY_GROUP in groups or QUERY_USER in cand_users)

@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert, select, text  # noqa: E402
 
-from bench.engine import machine  # noqa: E402
+from bench.engine import machine, open_task_row, waiting_instance_row  # noqa: E402
 from bench.rest import throwaway_schema  # noqa: E402
 from desk import crm  # noqa: E402
 from desk.models import Notification, Request, StatusChange  # noqa: E402
@@ -97,49 +97,20 @@ def seed_tasks(app, count: int, rng: random.Random, batch: int = 10_000) -> None
                 assignee = rng.choice(USERS) if rng.random() < 0.3 else None
                 key = f"BULK-{i}"
                 instances.append(
-                    {
-                        "id": instance_id,
-                        "definition_id": definition.id,
-                        "definition_key": definition.key,
-                        "business_key": key,
-                        "status": "running",
-                        "state": b"{}",
-                        "variables": {},
-                        "waiting": {task_id: "user"},
-                        "started_at": created,
-                        "ended_at": None,
-                        "started_by": None,
-                        "version": 1,
-                    }
+                    waiting_instance_row(instance_id, task_id, definition.id, definition.key, key, created)
                 )
                 tasks.append(
-                    {
-                        "id": task_id,
-                        "instance_id": instance_id,
-                        "definition_id": definition.id,
-                        "definition_key": definition.key,
-                        "business_key": key,
-                        "element_id": "Task_Dispatch",
-                        "name": rng.choice(
-                            ["Назначить исполнителя", "Разобрать обращение", "Выполнить работы"]
-                        ),
-                        "lane": None,
-                        "assignee": assignee,
-                        "owner": None,
-                        "candidate_groups": groups,
-                        "candidate_users": [],
-                        "due": created + timedelta(hours=rng.randrange(4, 240))
-                        if rng.random() < 0.6
-                        else None,
-                        "follow_up": None,
-                        "priority": rng.choice([20, 50, 50, 50, 70, 90]),
-                        "form": None,
-                        "form_key": None,
-                        "status": "open",
-                        "created_at": created,
-                        "completed_at": None,
-                        "completed_by": None,
-                    }
+                    open_task_row(
+                        instances[-1],
+                        task_id,
+                        "Task_Dispatch",
+                        rng.choice(["Назначить исполнителя", "Разобрать обращение", "Выполнить работы"]),
+                        assignee=assignee,
+                        groups=groups,
+                        users=[],
+                        due=created + timedelta(hours=rng.randrange(4, 240)) if rng.random() < 0.6 else None,
+                        priority=rng.choice([20, 50, 50, 50, 70, 90]),
+                    )
                 )
                 candidates += [{"task_id": task_id, "kind": "group", "name": g} for g in groups]
             conn.execute(insert(Instance.__table__), instances)
