@@ -17,11 +17,10 @@ from typing import Any
 
 from engine.handlers import HandlerInput, HandlerOutput, HandlerRegistry, TopicMeta
 
-#: The element-templates JSON schema the files declare (Camunda 7 flavour, the npm package's version).
-SCHEMA_VERSION = "0.22.1"
-SCHEMA_URL = (
-    f"https://unpkg.com/@camunda/element-templates-json-schema@{SCHEMA_VERSION}/resources/schema.json"
-)
+# No "$schema" key: Camunda's convention points it at a package CDN, and nothing we ship may
+# name one. It only helps editors; the Modeler reads a template without it as a Camunda 7
+# template, and the tests validate against the schema package pinned in
+# tests/element_templates_schema/package.json.
 TEMPLATE_ID_PREFIX = "desk.topic."
 FILE_PREFIX = "desk-"
 #: Bump when the shape of every generated template changes, so the Modeler offers an update.
@@ -103,7 +102,6 @@ def template_for(topic: str, meta: TopicMeta) -> dict[str, Any]:
     if meta.outputs:
         groups.append({"id": "outputs", "label": "Результаты / Outputs"})
     return {
-        "$schema": SCHEMA_URL,
         "name": _both(meta.name),
         "id": TEMPLATE_ID_PREFIX + topic,
         "version": TEMPLATE_VERSION,
