@@ -16,6 +16,19 @@ from flask import current_app, g, jsonify, request
 from web.auth import check_token
 
 
+def bearer_user() -> str | None:
+    """The user name behind this request's `Authorization: Bearer` token, or None (absent, unknown, revoked).
+
+    Every JSON API asks this one question; each answers a failure in its own error format.
+    """
+    auth = request.authorization
+    if auth is None or auth.type != "bearer" or not auth.token:
+        return None
+    with current_app.extensions["sessions"]() as session:
+        user = check_token(session, auth.token)
+        return user.username if user is not None else None
+
+
 def token_required(view: Callable) -> Callable:
     """Answer 401 unless `Authorization: Bearer <token>` names a live token of an active user.
 
@@ -27,11 +40,9 @@ def token_required(view: Callable) -> Callable:
         auth = request.authorization
         if auth is None or auth.type != "bearer" or not auth.token:
             return _unauthorized("send an API token as 'Authorization: Bearer <token>'")
-        with current_app.extensions["sessions"]() as session:
-            user = check_token(session, auth.token)
-            if user is None:
-                return _unauthorized("the API token is unknown or revoked; issue a new one on the admin page")
-            g.api_user = user.username
+        g.api_user = bearer_user()
+        if g.api_user is None:
+            return _unauthorized("the API token is unknown or revoked; issue a new one on the admin page")
         return view(*args, **kwargs)
 
     wrapped.token_auth = True  # read by the authorization tests

@@ -14,7 +14,7 @@ from flask import Blueprint, abort, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from web.auth import check_token
+from web.api_auth import bearer_user
 from web.mail_in import mail_ingester
 from web.security import csrf
 
@@ -38,10 +38,7 @@ def _json_error(err: HTTPException) -> ResponseReturnValue:
 @bp.post("/email")
 def post_email() -> ResponseReturnValue:
     """Ingest the raw message in the request body."""
-    auth = request.authorization
-    with current_app.extensions["sessions"]() as session:
-        user = check_token(session, auth.token or "") if auth is not None and auth.type == "bearer" else None
-        g.api_user = user.username if user is not None else None
+    g.api_user = bearer_user()
     if g.api_user is None:
         abort(401, "Send a bearer API token (`flask --app web create-token USER --name mail`).")
     limit = int(current_app.config.get("MAIL_MAX_MESSAGE_BYTES", 25 * 1024 * 1024))

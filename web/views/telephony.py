@@ -19,7 +19,7 @@ from sqlalchemy import select
 from desk import calls
 from desk.models import Request, User
 from engine.errors import EngineError
-from web.auth import check_token
+from web.api_auth import bearer_user
 from web.intake import PROCESS_KEY
 from web.security import csrf
 
@@ -44,12 +44,7 @@ def _payload_error(err: calls.CallPayloadError) -> ResponseReturnValue:
 
 @bp.before_request
 def _authenticate() -> ResponseReturnValue | None:
-    auth = request.authorization
-    user = None
-    if auth is not None and auth.type == "bearer" and auth.token:
-        with current_app.extensions["sessions"]() as session:
-            found = check_token(session, auth.token)
-            user = found.username if found else None
+    user = bearer_user()
     if user is None:
         return _error(
             401,
