@@ -49,23 +49,38 @@ def open_request(
             priority=priority,
             created_at=created_at,
         )
-        request_id, number = request.id, request.number
+    return start_request_process(request, process_key=process_key, variables=variables, user=user)
+
+
+def start_request_process(
+    request: Request,
+    *,
+    process_key: str = PROCESS_KEY,
+    variables: Mapping[str, Any] | None = None,
+    user: str | None = None,
+) -> Request:
+    """Start the process of a request already committed, and record its instance on the request.
+
+    Separate from `open_request` for channels that store more beside the request in the same
+    transaction (a missed call's callback task) and start the process after that commit.
+    """
+    runtime: Engine = current_app.extensions["runtime"]
     started = runtime.start(
         process_key,
-        business_key=number,
+        business_key=request.number,
         variables={
-            "request_id": request_id,
-            "request_number": number,
-            "subject": subject,
-            "body": body,
-            "requester_email": requester_email or (contact.email if contact else None),
-            "channel": channel,
-            "priority": priority,
+            "request_id": request.id,
+            "request_number": request.number,
+            "subject": request.subject,
+            "body": request.body,
+            "requester_email": request.requester_email,
+            "channel": request.channel,
+            "priority": request.priority,
             **(variables or {}),
         },
         user=user,
     )
-    with sessions() as session, session.begin():
-        request = session.get(Request, request_id)
-        request.instance_id = started.id
-    return request
+    with current_app.extensions["sessions"]() as session, session.begin():
+        stored = session.get(Request, request.id)
+        stored.instance_id = started.id
+    return stored

@@ -17,10 +17,10 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from desk import calls
-from desk.models import Request, User
+from desk.models import User
 from engine.errors import EngineError
 from web.api_auth import bearer_user
-from web.intake import PROCESS_KEY
+from web.intake import start_request_process
 from web.security import csrf
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def event() -> ResponseReturnValue:
         }
     if created is not None:
         try:
-            _start_process(created)
+            start_request_process(created)
         except EngineError:
             # The request, callback task and notifications are stored; an admin can start it by hand.
             log.exception(
@@ -139,23 +139,3 @@ def _person(username: str, user: User | None) -> dict[str, Any]:
 
 def _now():
     return current_app.extensions["runtime"].now()
-
-
-def _start_process(created: Request) -> None:
-    """Start the request's process after the missed call's transaction committed (as web.intake does)."""
-    runtime = current_app.extensions["runtime"]
-    started = runtime.start(
-        PROCESS_KEY,
-        business_key=created.number,
-        variables={
-            "request_id": created.id,
-            "request_number": created.number,
-            "subject": created.subject,
-            "body": created.body,
-            "requester_email": created.requester_email,
-            "channel": created.channel,
-            "priority": created.priority,
-        },
-    )
-    with current_app.extensions["sessions"]() as session, session.begin():
-        session.get(Request, created.id).instance_id = started.id
