@@ -168,6 +168,37 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "your request “{{ subject }}”. Work starts once it is paid.",
         ),
     },
+    # E-mail in (desk.mail.ingest): a message on a request or task, a reopened request.
+    "mail_received": {
+        "ru": (
+            "{{ number }}: новое письмо",
+            "{{ sender }} написал(а) по обращению «{{ subject }}»: {{ excerpt }}",
+        ),
+        "en": ("{{ number }}: new e-mail", "{{ sender }} wrote on request “{{ subject }}”: {{ excerpt }}"),
+    },
+    "request_reopened": {
+        "ru": (
+            "{{ number }}: обращение открыто снова",
+            "{{ sender }} ответил(а) на закрытое обращение «{{ subject }}», "
+            "оно снова в работе: {{ excerpt }}",
+        ),
+        "en": (
+            "{{ number }}: request reopened",
+            "{{ sender }} replied to the closed request “{{ subject }}”; it is open again: {{ excerpt }}",
+        ),
+    },
+    "task_mail_received": {
+        "ru": (
+            "Ответ исполнителя по задаче «{{ task_title }}»",
+            "{{ sender }} ответил(а) по задаче «{{ task_title }}»{% if number %} ({{ number }}){% endif %}: "
+            "{{ excerpt }}",
+        ),
+        "en": (
+            "Executor replied on task “{{ task_title }}”",
+            "{{ sender }} replied on task “{{ task_title }}”{% if number %} ({{ number }}){% endif %}: "
+            "{{ excerpt }}",
+        ),
+    },
     "owner_sync_summary": {
         "ru": (
             "Синхронизация ответственных завершена",

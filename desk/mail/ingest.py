@@ -83,42 +83,6 @@ DEFAULT_CLAIM_LEASE = timedelta(minutes=5)
 MAX_THREAD_IDS = 200
 EXCERPT_CHARS = 300
 
-MAIL_TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
-    "mail_received": {
-        "ru": (
-            "{{ number }}: новое письмо",
-            "{{ sender }} написал(а) по обращению «{{ subject }}»: {{ excerpt }}",
-        ),
-        "en": ("{{ number }}: new e-mail", "{{ sender }} wrote on request “{{ subject }}”: {{ excerpt }}"),
-    },
-    "request_reopened": {
-        "ru": (
-            "{{ number }}: обращение открыто снова",
-            "{{ sender }} ответил(а) на закрытое обращение «{{ subject }}», "
-            "оно снова в работе: {{ excerpt }}",
-        ),
-        "en": (
-            "{{ number }}: request reopened",
-            "{{ sender }} replied to the closed request “{{ subject }}”; it is open again: {{ excerpt }}",
-        ),
-    },
-    "task_mail_received": {
-        "ru": (
-            "Ответ исполнителя по задаче «{{ task_title }}»",
-            "{{ sender }} ответил(а) по задаче «{{ task_title }}»{% if number %} ({{ number }}){% endif %}: "
-            "{{ excerpt }}",
-        ),
-        "en": (
-            "Executor replied on task “{{ task_title }}”",
-            "{{ sender }} replied on task “{{ task_title }}”{% if number %} ({{ number }}){% endif %}: "
-            "{{ excerpt }}",
-        ),
-    },
-}
-# notify.TEMPLATES is the outbox's extension point: a plain map of template name -> texts.
-for _name, _texts in MAIL_TEMPLATES.items():
-    notify.TEMPLATES.setdefault(_name, _texts)
-
 
 class UnknownSourceError(DeskError, ValueError):
     """`ingest` was told a source that is not one of SOURCES."""
