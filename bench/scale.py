@@ -44,7 +44,7 @@ from engine.store import Instance, UserTask  # noqa: E402
 from web import create_app  # noqa: E402
 from web.cli import deploy_paths  # noqa: E402
 from web.db import upgrade  # noqa: E402
-from web.demo import seed_demo  # noqa: E402
+from web.demo import seed_demo_for_load  # noqa: E402
 from web.intake import open_request  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -107,13 +107,7 @@ def prepared_app(url: str, **config):
     seeding = create_app({"DATABASE_URL": url, "INLINE_JOBS": True, "WORKER_ID": "bench-seed"})
     with seeding.app_context():
         deploy_paths([ROOT / "bpmn"])
-        seed_demo()
-        runtime = seeding.extensions["runtime"]
-        with seeding.extensions["sessions"]() as session:
-            samples = session.scalars(select(Instance.id).where(Instance.status == "running")).all()
-            before = session.scalar(select(func.max(Request.id))) or 0
-        for instance_id in samples:
-            runtime.cancel(instance_id, reason="bench")
+        before = seed_demo_for_load(reason="bench")
     seeding.extensions["db_engine"].dispose()
     return create_app({"DATABASE_URL": url, "WORKER_ID": "bench", **config}), before
 

@@ -36,7 +36,7 @@ from desk.models import Notification, Request, StatusChange, Task
 from engine.store import HistoryEvent, Incident, Instance, Job, UserTask
 from tests.conftest import PROJECT, make_app, require_service
 from web.cli import deploy_paths
-from web.demo import seed_demo
+from web.demo import seed_demo, seed_demo_for_load
 from web.intake import open_request
 
 BIN = Path(sys.executable).parent
@@ -484,13 +484,7 @@ def seed_without_samples(database_url: str) -> int:
     seeding = make_app(database_url)
     with seeding.app_context():
         deploy_paths([PROJECT / "bpmn"])
-        seed_demo()
-        runtime = seeding.extensions["runtime"]
-        with seeding.extensions["sessions"]() as session:
-            samples = session.scalars(select(Instance.id).where(Instance.status == "running")).all()
-            before = session.scalar(select(func.max(Request.id))) or 0
-        for instance_id in samples:
-            runtime.cancel(instance_id, reason="not part of the crash test")
+        before = seed_demo_for_load(reason="not part of the crash test")
     seeding.extensions["db_engine"].dispose()
     return before
 

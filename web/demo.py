@@ -232,3 +232,21 @@ def _advance_samples(runtime) -> None:
         runtime.complete(task.id, task.assignee, {"approved": True})
     for task in open_tasks("Task_Resolve")[:3]:
         runtime.complete(task.id, task.assignee, {"resolution": "Проблема устранена", "done": True})
+
+
+def seed_demo_for_load(reason: str) -> int:
+    """The demo seed with its sample requests' processes cancelled; the last seeded request id.
+
+    Load runs (bench/scale.py, the crash suite) count only the requests they open themselves,
+    so the samples must neither run on the workers nor be mistaken for theirs.
+    """
+    from engine.store import Instance
+
+    seed_demo()
+    runtime = current_app.extensions["runtime"]
+    with current_app.extensions["sessions"]() as session:
+        samples = session.scalars(select(Instance.id).where(Instance.status == "running")).all()
+        before = session.scalar(select(func.max(Request.id))) or 0
+    for instance_id in samples:
+        runtime.cancel(instance_id, reason=reason)
+    return before
