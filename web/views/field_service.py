@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from flask import (
     Blueprint,
@@ -334,14 +335,8 @@ def invoice_pdf(number: str) -> ResponseReturnValue:
     return Response(
         data,
         mimetype="application/pdf",
-        headers={"Content-Disposition": f"inline; filename*=UTF-8''{_quote(number)}.pdf"},
+        headers={"Content-Disposition": f"inline; filename*=UTF-8''{quote(number)}.pdf"},
     )
-
-
-def _quote(text: str) -> str:
-    from urllib.parse import quote
-
-    return quote(text)
 
 
 @bp.post("/invoices/<number>/paid")
