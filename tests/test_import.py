@@ -393,6 +393,23 @@ def test_run_killed_mid_batch_and_rerun_equals_an_uninterrupted_run(database_url
     assert checksums(urls["killed"]) == checksums(urls["clean"])
 
 
+def test_mapping_ahead_in_a_worker_process_gives_the_same_database_as_mapping_inline(
+    database_url, second_url, tmp_path
+):
+    from web.db import upgrade
+
+    export = tmp_path / "legacy.csv"
+    make_legacy.write(export, 1500)
+    for url, ahead in ((database_url, True), (second_url, False)):
+        upgrade(url)
+        engine = create_engine(url)
+        load_file(engine, export, "requests", now=datetime(2026, 11, 1, tzinfo=MSK))
+        report = runner.run(engine, now=lambda: datetime.now(MSK), batch_rows=100, map_ahead=ahead)
+        assert report.processed == 1500 and report.failed > 0  # the export's bad rows fail in both
+        engine.dispose()
+    assert checksums(database_url) == checksums(second_url)
+
+
 def test_start_open_starts_service_request_for_open_requests_only_and_once(desk):
     from engine.store import Instance, UserTask
 

@@ -16,21 +16,19 @@ after the imported ones.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 from sqlalchemy import Table, any_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.orm import Session
 
 from desk import crm
-from desk.legacy import mapping
+from desk.legacy import mapping, premap
 from desk.legacy.errors import RowError
 from desk.legacy.mapping import ContactRef, MappingContext, Mappings
 from desk.legacy.store import KINDS, ImportRun, LegacyFile, LegacyLink, LegacyMapping, RowStatus, StagingRow
@@ -167,8 +165,13 @@ def run(
     kinds: Sequence[str] = KINDS,
     progress: Callable[[int, int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    map_ahead: bool = True,
 ) -> RunReport:
-    """Process every NEW row of `kinds`, in dependency order; `progress(done, failed)` after each batch."""
+    """Process every NEW row of `kinds`, in dependency order; `progress(done, failed)` after each batch.
+
+    `map_ahead` maps the next batch of request rows in a thread while one is
+    written (desk.legacy.premap); the result is the same either way.
+    """
     started = time.perf_counter()
     report = RunReport()
     with engine.begin() as conn:
@@ -181,7 +184,11 @@ def run(
         ).scalar_one()
     if on_total is not None:
         on_total(total)
-    _run_kinds(engine, run_id, kinds, batch_rows, context, now, progress, report)
+    ahead = map_ahead and "requests" in kinds and total > batch_rows
+    with premap.Premapper(context, ahead) as premapper:
+        job = _Run(engine, run_id, batch_rows, context, premapper, now, progress, report)
+        for kind in (k for k in KINDS if k in kinds):
+            job.kind(kind)
     report.processed = report.succeeded + report.failed
     with engine.begin() as conn:
         conn.execute(
@@ -191,53 +198,60 @@ def run(
     return report
 
 
-def _run_kinds(
-    engine: Engine,
-    run_id: int,
-    kinds: Sequence[str],
-    batch_rows: int,
-    context: MappingContext,
-    now: Callable[[], datetime],
-    progress: Callable[[int, int], None] | None,
-    report: RunReport,
-) -> None:
-    for kind in (k for k in KINDS if k in kinds):
+@dataclass
+class _Run:
+    """One `import run`: what every batch needs, and the totals it adds to."""
+
+    engine: Engine
+    run_id: int
+    batch_rows: int
+    context: MappingContext
+    premapper: premap.Premapper
+    now: Callable[[], datetime]
+    progress: Callable[[int, int], None] | None
+    report: RunReport
+
+    def kind(self, kind: str) -> None:
+        """Batches of `kind` until no NEW row is left, each committed with the run's progress row."""
         ok_kind = failed_kind = 0
         while True:
-            with engine.begin() as conn:
-                outcome = _batch(conn, kind, batch_rows, context)
+            with self.engine.begin() as conn:
+                outcome = _batch(conn, kind, self.batch_rows, self.context, self.premapper)
                 if outcome is None:
                     break
                 ok, failed = outcome
                 conn.execute(
                     update(ImportRun)
-                    .where(ImportRun.id == run_id)
+                    .where(ImportRun.id == self.run_id)
                     .values(
-                        updated_at=now(),
+                        updated_at=self.now(),
                         processed=ImportRun.processed + ok + failed,
                         succeeded=ImportRun.succeeded + ok,
                         failed=ImportRun.failed + failed,
                     )
                 )
             ok_kind, failed_kind = ok_kind + ok, failed_kind + failed
-            if progress is not None:
-                progress(ok, failed)
+            if self.progress is not None:
+                self.progress(ok, failed)
         if ok_kind or failed_kind:
-            report.by_kind[kind] = (ok_kind, failed_kind)
-        report.succeeded += ok_kind
-        report.failed += failed_kind
-
-
-@functools.lru_cache(maxsize=256)
-def _columns(headers: tuple[str, ...], kind: str, id_column: str) -> dict[str, str]:
-    return mapping.header_fields(headers, kind, id_column)
+            self.report.by_kind[kind] = (ok_kind, failed_kind)
+        self.report.succeeded += ok_kind
+        self.report.failed += failed_kind
 
 
 class _Batch:
     """One batch's picked rows and outcomes; the kind-specific writers fill `ok` and `failures`."""
 
-    def __init__(self, conn: Connection, kind: str, rows: Sequence[Row], context: MappingContext) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        kind: str,
+        rows: Sequence[Row],
+        context: MappingContext,
+        ahead: dict[int, premap.Outcome] | None = None,
+    ) -> None:
         self.conn, self.kind, self.context = conn, kind, context
+        self.ahead = ahead or {}
         self.ok: list[int] = []
         self.failures: list[dict[str, Any]] = []
         self.id_columns = dict(
@@ -270,6 +284,11 @@ class _Batch:
 
     def fields(self) -> Iterable[tuple[Row, dict[str, str]]]:
         """Rows that passed the file-level checks, as field -> text; the others are failed here."""
+        for row in self.candidates():
+            yield row, premap.canonical_fields(row.raw, self.kind, self.id_columns[row.file_id])
+
+    def candidates(self) -> Iterable[Row]:
+        """Rows that passed the file-level checks (readable, with a first-seen external id)."""
         for row in self.rows:
             if row.problem:
                 self.fail(row, row.problem)
@@ -283,8 +302,7 @@ class _Batch:
                     row, f"duplicate external id {row.external_id!r}: line {first} of this file has it too"
                 )
                 continue
-            raw = orjson.loads(row.raw)
-            yield row, mapping.canonical(raw, _columns(tuple(raw), self.kind, self.id_columns[row.file_id]))
+            yield row
 
     def finish(self) -> tuple[int, int]:
         if self.ok:
@@ -303,27 +321,43 @@ class _Batch:
         return len(self.ok), len(self.failures)
 
 
-def _batch(conn: Connection, kind: str, size: int, context: MappingContext) -> tuple[int, int] | None:
+def _batch(
+    conn: Connection, kind: str, size: int, context: MappingContext, premapper: premap.Premapper
+) -> tuple[int, int] | None:
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"LOCK TABLE {', '.join(_LOCKED)} IN SHARE ROW EXCLUSIVE MODE")
-    rows = conn.execute(
-        select(
-            StagingRow.id,
-            StagingRow.file_id,
-            StagingRow.source_line,
-            StagingRow.external_id,
-            StagingRow.raw,
-            StagingRow.problem,
-        )
-        .where(StagingRow.kind == kind, StagingRow.status == RowStatus.NEW.value)
+    rows = _new_rows(conn, kind, size)
+    if not rows:
+        return None
+    ahead = premapper.take() if kind == "requests" else {}
+    if kind == "requests" and premapper.active:
+        following = _new_rows(conn, kind, size, after=rows[-1].id, with_id_column=True)
+        premapper.submit([(r.id, r.raw, r.id_column) for r in following])
+    batch = _Batch(conn, kind, rows, context, ahead)
+    _WRITERS[kind](batch)
+    return batch.finish()
+
+
+def _new_rows(
+    conn: Connection, kind: str, size: int, *, after: int = 0, with_id_column: bool = False
+) -> Sequence[Row]:
+    """The first `size` NEW rows of `kind` past staging id `after`, in file order."""
+    columns = [
+        StagingRow.id,
+        StagingRow.file_id,
+        StagingRow.source_line,
+        StagingRow.external_id,
+        StagingRow.raw,
+        StagingRow.problem,
+    ]
+    query = select(*columns, LegacyFile.id_column) if with_id_column else select(*columns)
+    if with_id_column:
+        query = query.join(LegacyFile, LegacyFile.id == StagingRow.file_id)
+    return conn.execute(
+        query.where(StagingRow.kind == kind, StagingRow.status == RowStatus.NEW.value, StagingRow.id > after)
         .order_by(StagingRow.id)
         .limit(size)
     ).all()
-    if not rows:
-        return None
-    batch = _Batch(conn, kind, rows, context)
-    _WRITERS[kind](batch)
-    return batch.finish()
 
 
 def _among(conn: Connection, column: Any, values: Iterable[Any]) -> Any:
@@ -522,11 +556,14 @@ class _Contacts:
 
 def _requests(batch: _Batch) -> None:
     mapped: list[tuple[Row, mapping.MappedRequest]] = []
-    for row, fields in batch.fields():
-        try:
-            mapped.append((row, mapping.map_request(fields, batch.context)))
-        except RowError as err:
-            batch.fail(row, str(err))
+    for row in batch.candidates():
+        outcome = batch.ahead.get(row.id) or premap.map_raw_request(
+            row.raw, batch.id_columns[row.file_id], batch.context
+        )
+        if isinstance(outcome, RowError):
+            batch.fail(row, str(outcome))
+        else:
+            mapped.append((row, outcome))
     conn = batch.conn
     ids = _Ids(conn)
     contacts = _Contacts(conn, ids)

@@ -1,0 +1,137 @@
+"""Map the next batch of request rows in a second process while this one writes the current batch.
+
+Mapping a request row (dates, phone in E.164, the SLA facts on the working
+calendar) is pure Python and takes most of a run's CPU; writing a batch mostly
+waits for the database. Run one after the other they leave a core idle, so the
+run hands the rows after the current batch to a worker process and, when that
+batch comes up, takes the worker's results instead of mapping inline. (A
+thread does not help: the GIL serialises the mapping with the writer's own
+Python work.) Results travel as plain tuples: pickling the mapped dataclasses
+cost as much CPU as mapping the rows.
+
+The results are keyed by staging row id and depend only on the row's raw
+text, its file's id column and the run's `MappingContext`, all fixed for the
+run, so a prefetched result equals the inline one; a row the worker did not
+see (another run, `retry-failed` meanwhile) is simply mapped inline. The
+database writes are untouched, so a SIGKILL still leaves whole batches only.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+
+import orjson
+
+from desk.legacy import mapping
+from desk.legacy.errors import RowError
+from desk.legacy.mapping import ContactRef, MappedRequest, MappingContext
+
+__all__ = ["Outcome", "Premapper", "map_raw_request"]
+
+Outcome = MappedRequest | RowError
+
+
+@functools.lru_cache(maxsize=256)
+def _columns(headers: tuple[str, ...], kind: str, id_column: str) -> dict[str, str]:
+    return mapping.header_fields(headers, kind, id_column)
+
+
+def canonical_fields(raw_json: str | bytes, kind: str, id_column: str) -> dict[str, str]:
+    """A staged row's raw JSON as field -> stripped text, by the file's column names."""
+    raw = orjson.loads(raw_json)
+    return mapping.canonical(raw, _columns(tuple(raw), kind, id_column))
+
+
+def map_raw_request(raw_json: str | bytes, id_column: str, context: MappingContext) -> Outcome:
+    """One staged request row mapped, or the `RowError` that fails it (returned, for the writer to record)."""
+    try:
+        return mapping.map_request(canonical_fields(raw_json, "requests", id_column), context)
+    except RowError as err:
+        return err
+
+
+_context: MappingContext | None = None
+
+
+def _init(context: MappingContext) -> None:
+    global _context
+    _context = context
+
+
+def _map_many(rows: Sequence[tuple[int, str, str]]) -> list[tuple]:
+    """In the worker: each row as (id, error field, error text) or (id, keys, values, contact fields)."""
+    assert _context is not None, "worker started without its mapping context"
+    packed: list[tuple] = []
+    keys: tuple[str, ...] | None = None
+    for row_id, raw, id_column in rows:
+        outcome = map_raw_request(raw, id_column, _context)
+        if isinstance(outcome, RowError):
+            packed.append((row_id, outcome.field, outcome.problem))
+            continue
+        if keys is None or len(keys) != len(outcome.values):
+            keys = tuple(outcome.values)
+        contact = outcome.contact
+        sender = None if contact is None else (contact.name, contact.email, contact.phone, contact.company)
+        packed.append((row_id, keys, tuple(outcome.values.values()), sender))
+    return packed
+
+
+def _unpack(packed: list[tuple]) -> dict[int, Outcome]:
+    outcomes: dict[int, Outcome] = {}
+    for item in packed:
+        if len(item) == 3:
+            outcomes[item[0]] = RowError(item[1], item[2])
+        else:
+            row_id, keys, values, contact = item
+            outcomes[row_id] = MappedRequest(
+                dict(zip(keys, values, strict=True)), None if contact is None else ContactRef(*contact)
+            )
+    return outcomes
+
+
+class Premapper:
+    """One forked worker process mapping request rows a batch ahead; disabled, everything maps inline.
+
+    The worker is forked, so it inherits the context (calendars hold objects
+    that do not pickle) and needs no second start-up; it touches no database
+    connection it inherited.
+    """
+
+    def __init__(self, context: MappingContext, enabled: bool = True) -> None:
+        self._pending: Future | None = None
+        self._pool: ProcessPoolExecutor | None = None
+        if enabled and "fork" in multiprocessing.get_all_start_methods():
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_init,
+                initargs=(context,),
+            )
+
+    def submit(self, rows: Sequence[tuple[int, str, str]]) -> None:
+        """Start mapping `rows` (staging id, raw JSON, id column) for the next batch."""
+        if self._pool is not None and rows:
+            self._pending = self._pool.submit(_map_many, list(rows))
+
+    def take(self) -> dict[int, Outcome]:
+        """What the last `submit` mapped (waiting for it), or nothing when none is pending."""
+        pending, self._pending = self._pending, None
+        return _unpack(pending.result()) if pending is not None else {}
+
+    @property
+    def active(self) -> bool:
+        return self._pool is not None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> Premapper:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
