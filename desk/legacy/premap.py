@@ -18,8 +18,15 @@ database writes are untouched, so a SIGKILL still leaves whole batches only.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
@@ -53,12 +60,37 @@ def map_raw_request(raw_json: str | bytes, id_column: str, context: MappingConte
         return err
 
 
+WORKERS = 1
+_PR_SET_PDEATHSIG = 1
 _context: MappingContext | None = None
 
 
-def _init(context: MappingContext) -> None:
+def _init(context: MappingContext, parent: int) -> None:
     global _context
+    _die_with_parent(parent)
     _context = context
+
+
+def _die_with_parent(parent: int) -> None:
+    """Make this worker die with the run that forked it, even when that run is SIGKILLed.
+
+    The worker holds forked copies of the run's database sockets: outliving a
+    killed run, it would keep the killed batch's transaction, and its table
+    locks, open on the server, and the rerun would wait on them forever.
+    """
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    else:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(1)
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _map_many(rows: Sequence[tuple[int, str, str]]) -> list[tuple]:
@@ -93,37 +125,41 @@ def _unpack(packed: list[tuple]) -> dict[int, Outcome]:
 
 
 class Premapper:
-    """One forked worker process mapping request rows a batch ahead; disabled, everything maps inline.
+    """Forked worker processes mapping request rows, each a batch ahead; disabled, everything maps inline.
 
-    The worker is forked, so it inherits the context (calendars hold objects
-    that do not pickle) and needs no second start-up; it touches no database
-    connection it inherited.
+    With two workers, batches k+1 and k+2 are mapped while k is written: one
+    worker alone could not keep up with the writer. The workers are forked, so
+    they inherit the context (calendars hold objects that do not pickle) and
+    need no second start-up; they touch no database connection they inherited.
     """
 
-    def __init__(self, context: MappingContext, enabled: bool = True) -> None:
-        self._pending: Future | None = None
+    def __init__(self, context: MappingContext, workers: int = 2) -> None:
+        self.workers = workers
+        self._pending: deque[Future] = deque()
+        self.submitted_through = 0
         self._pool: ProcessPoolExecutor | None = None
-        if enabled and "fork" in multiprocessing.get_all_start_methods():
+        if workers > 0 and "fork" in multiprocessing.get_all_start_methods():
             self._pool = ProcessPoolExecutor(
-                max_workers=1,
+                max_workers=workers,
                 mp_context=multiprocessing.get_context("fork"),
                 initializer=_init,
-                initargs=(context,),
+                initargs=(context, os.getpid()),
             )
 
     def submit(self, rows: Sequence[tuple[int, str, str]]) -> None:
-        """Start mapping `rows` (staging id, raw JSON, id column) for the next batch."""
+        """Start mapping `rows` (staging id, raw JSON, id column, in id order) for a later batch."""
         if self._pool is not None and rows:
-            self._pending = self._pool.submit(_map_many, list(rows))
+            self._pending.append(self._pool.submit(_map_many, list(rows)))
+            self.submitted_through = rows[-1][0]
 
     def take(self) -> dict[int, Outcome]:
-        """What the last `submit` mapped (waiting for it), or nothing when none is pending."""
-        pending, self._pending = self._pending, None
-        return _unpack(pending.result()) if pending is not None else {}
+        """What the oldest pending `submit` mapped (waiting for it), or nothing when none is pending."""
+        return _unpack(self._pending.popleft().result()) if self._pending else {}
 
     @property
-    def active(self) -> bool:
-        return self._pool is not None
+    def wanted(self) -> int:
+        """How many more batches to submit to keep every worker busy."""
+        return self.workers - len(self._pending) if self._pool is not None else 0
 
     def close(self) -> None:
         if self._pool is not None:

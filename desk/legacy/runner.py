@@ -169,8 +169,8 @@ def run(
 ) -> RunReport:
     """Process every NEW row of `kinds`, in dependency order; `progress(done, failed)` after each batch.
 
-    `map_ahead` maps the next batch of request rows in a thread while one is
-    written (desk.legacy.premap); the result is the same either way.
+    `map_ahead` maps the next batches of request rows in worker processes
+    while one is written (desk.legacy.premap); the result is the same either way.
     """
     started = time.perf_counter()
     report = RunReport()
@@ -184,8 +184,8 @@ def run(
         ).scalar_one()
     if on_total is not None:
         on_total(total)
-    ahead = map_ahead and "requests" in kinds and total > batch_rows
-    with premap.Premapper(context, ahead) as premapper:
+    workers = premap.WORKERS if map_ahead and "requests" in kinds and total > batch_rows else 0
+    with premap.Premapper(context, workers) as premapper:
         job = _Run(engine, run_id, batch_rows, context, premapper, now, progress, report)
         for kind in (k for k in KINDS if k in kinds):
             job.kind(kind)
@@ -330,8 +330,11 @@ def _batch(
     if not rows:
         return None
     ahead = premapper.take() if kind == "requests" else {}
-    if kind == "requests" and premapper.active:
-        following = _new_rows(conn, kind, size, after=rows[-1].id, with_id_column=True)
+    for _ in range(premapper.wanted if kind == "requests" else 0):
+        after = max(rows[-1].id, premapper.submitted_through)
+        following = _new_rows(conn, kind, size, after=after, with_id_column=True)
+        if not following:
+            break
         premapper.submit([(r.id, r.raw, r.id_column) for r in following])
     batch = _Batch(conn, kind, rows, context, ahead)
     _WRITERS[kind](batch)
