@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, any_, bindparam, delete, func, insert, select, update
+import orjson
+from sqlalchemy import String, Table, any_, bindparam, delete, func, insert, literal_column, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.orm import Session
@@ -364,15 +365,19 @@ def _new_rows(
 
 
 def _among(conn: Connection, column: Any, values: Iterable[Any]) -> Any:
-    """`column IN values` for thousands of values: one array parameter on PostgreSQL.
+    """`column IN values` for thousands of values: one array parameter, whatever their number.
 
     An expanded IN list costs a bind parameter per value to compile and to
-    send; `= ANY(array)` is one parameter whatever the batch size.
+    send, and gives a new statement text for every list length: SQLite's
+    driver keeps up to 128 prepared statements, and at thousands of
+    parameters each, that cache alone grew a 290,000-row run by ~85 MB. So
+    PostgreSQL gets `= ANY(array)`, SQLite `IN (SELECT value FROM json_each(?))`.
     """
     values = list(values)
     if conn.dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=postgresql.ARRAY(column.type)))
-    return column.in_(values)
+    listed = func.json_each(bindparam(None, orjson.dumps(values).decode(), type_=String))
+    return column.in_(select(literal_column("value")).select_from(listed))
 
 
 class _Ids:
