@@ -331,15 +331,22 @@ def _batch(
     if not rows:
         return None
     ahead = premapper.take() if kind == "requests" else {}
-    for _ in range(premapper.wanted if kind == "requests" else 0):
-        after = max(rows[-1].id, premapper.submitted_through)
-        following = _new_rows(conn, kind, size, after=after, with_id_column=True)
-        if not following:
-            break
-        premapper.submit([(r.id, r.raw, r.id_column) for r in following])
+    if kind == "requests":
+        _map_ahead(conn, premapper, size, after=rows[-1].id)
     batch = _Batch(conn, kind, rows, context, ahead)
     _WRITERS[kind](batch)
     return batch.finish()
+
+
+def _map_ahead(conn: Connection, premapper: premap.Premapper, size: int, after: int) -> None:
+    """Hand the rows after this batch to the idle mapping workers (nothing when mapping inline)."""
+    for _ in range(premapper.wanted):
+        following = _new_rows(
+            conn, "requests", size, after=max(after, premapper.submitted_through), with_id_column=True
+        )
+        if not following:
+            return
+        premapper.submit([(r.id, r.raw, r.id_column) for r in following])
 
 
 def _new_rows(
@@ -590,7 +597,7 @@ def _requests(batch: _Batch) -> None:
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     for row, item in mapped:
-        values = dict(item.values)
+        values = item.values  # the mapped row is this batch's own: extended in place, not copied
         values["external_id"] = row.external_id
         values["contact_id"] = (
             contacts.contact(item.contact, values["created_at"]) if item.contact is not None else None
@@ -599,21 +606,20 @@ def _requests(batch: _Batch) -> None:
         target = existing.get(row.external_id)
         if target is None:
             target = ids.take(_REQUEST)
-            inserts.append(
-                values
-                | {
-                    "id": target,
-                    "number": crm.request_number(target),
-                    "classify_score": None,
-                    "escalated": False,
-                    "instance_id": None,
-                    "linked_to_id": None,
-                    "version": 1,
-                }
+            values.update(
+                id=target,
+                number=crm.request_number(target),
+                classify_score=None,
+                escalated=False,
+                instance_id=None,
+                linked_to_id=None,
+                version=1,
             )
+            inserts.append(values)
             links.record(row.external_id, target, digest)
         elif links.known.get(row.external_id, (None, None))[1] != digest:
-            updates.append(values | {"id": target})
+            values["id"] = target
+            updates.append(values)
             links.record(row.external_id, target, digest)
         batch.ok.append(row.id)
     contacts.write()
