@@ -61,7 +61,7 @@ def map_raw_request(raw_json: str | bytes, id_column: str, context: MappingConte
         return err
 
 
-WORKERS = 1
+WORKERS = 1 if (os.cpu_count() or 1) > 1 else 0  # on one core a worker only adds pickling
 _PR_SET_PDEATHSIG = 1
 _context: MappingContext | None = None
 
