@@ -339,6 +339,28 @@ def _flask(url: str, *args: str) -> subprocess.Popen:
     )
 
 
+def _children(pid: int) -> list[int]:
+    """Child processes of `pid` (its mapping worker), read from /proc; empty where there is no /proc."""
+    return [int(c) for task in Path(f"/proc/{pid}/task").glob("*/children") for c in task.read_text().split()]
+
+
+def _gone(pids: list[int], within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if Path(f"/proc/{p}").exists() and "zombie" not in _state(p)]
+        if not alive:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0]
+    except (OSError, IndexError):
+        return "zombie"
+
+
 def _done_rows(url: str) -> int:
     engine = create_engine(url)
     with engine.connect() as conn:
@@ -383,8 +405,10 @@ def test_run_killed_mid_batch_and_rerun_equals_an_uninterrupted_run(database_url
     while _done_rows(urls["killed"]) < 400 and time.monotonic() < deadline and victim.poll() is None:
         time.sleep(0.05)
     assert victim.poll() is None, "the run finished before it could be killed; make the file larger"
+    workers = _children(victim.pid)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
+    assert _gone(workers), f"mapping workers {workers} outlived the killed run"
     interrupted = _done_rows(urls["killed"])
     assert 0 < interrupted < 3000 and interrupted % 200 == 0  # whole batches only, never half of one
     rerun = _flask(urls["killed"], "run", "--batch", "200")

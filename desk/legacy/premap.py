@@ -135,7 +135,7 @@ class Premapper:
     on two cores; a second one measured no faster.
     """
 
-    def __init__(self, context: MappingContext, workers: int = 2) -> None:
+    def __init__(self, context: MappingContext, workers: int = WORKERS) -> None:
         self.workers = workers
         self._pending: deque[Future] = deque()
         self.submitted_through = 0
