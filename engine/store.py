@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     create_engine,
+    desc,
     event,
 )
 from sqlalchemy.engine import Engine as SqlEngine
@@ -144,6 +145,9 @@ class UserTask(Base):
     __table_args__ = (
         Index("ix_user_task_open_assignee", "status", "assignee", "created_at"),
         Index("ix_user_task_open_created", "status", "created_at"),
+        # Sorted by due, the list's first page is read from the index in both directions
+        # (migration 0010 says why `due` is descending).
+        Index("ix_user_task_open_due", "status", desc("due"), "id"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     instance_id: Mapped[str] = mapped_column(ForeignKey("instance.id", ondelete="CASCADE"), index=True)
