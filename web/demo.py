@@ -228,8 +228,13 @@ def _advance_samples(runtime) -> None:
         runtime.complete(task.id, "operator", {"category": "software", "priority": "normal"})
     for i, task in enumerate(open_tasks("Task_Dispatch")[:8]):
         runtime.complete(task.id, "dispatcher", {"executor": ("executor", "executor2")[i % 2]})
-    for task in open_tasks("Task_Approve")[:2]:
-        runtime.complete(task.id, task.assignee, {"approved": True})
+    # One vote on each of two requests: every request waiting for approval keeps an open
+    # approval (two votes on one request would end it, and the browser tests need one open).
+    voted: set[str] = set()
+    for task in open_tasks("Task_Approve"):
+        if task.instance_id not in voted and len(voted) < 2:
+            voted.add(task.instance_id)
+            runtime.complete(task.id, task.assignee, {"approved": True})
     for task in open_tasks("Task_Resolve")[:3]:
         runtime.complete(task.id, task.assignee, {"resolution": "Проблема устранена", "done": True})
 

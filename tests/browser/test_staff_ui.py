@@ -30,10 +30,15 @@ def _open_task_ids(live_app, element_id: str) -> list[str]:
 
 def test_approver_must_comment_a_rejection_then_approves(live_server, live_app, page):
     with live_app.extensions["sessions"]() as session:
-        # The seed approves some approvals at random; take an approver who still has one open.
+        # The seed casts one vote on some requests; take an approver who still has one open.
         approver = session.scalars(
-            select(UserTask.assignee).where(UserTask.element_id == "Task_Approve", UserTask.status == "open")
+            select(UserTask.assignee).where(
+                UserTask.element_id == "Task_Approve",
+                UserTask.status == "open",
+                UserTask.assignee.is_not(None),
+            )
         ).first()
+    assert approver is not None, "the demo seed left no approval open"
     login(page, live_server, approver)
     screenshot(page, "tasks_mine_approver")
     page.click("#task-list a:has-text('Согласовать обращение')")
