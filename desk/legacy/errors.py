@@ -24,10 +24,6 @@ class RowError(LegacyImportError, ValueError):
         self.field, self.problem = field, problem
         super().__init__(problem)
 
-    def __reduce__(self):
-        # Rows are mapped in a worker process too (desk.legacy.premap): the error crosses back pickled.
-        return (type(self), (self.field, self.problem))
-
 
 class InvalidMappingError(LegacyImportError, ValueError):
     """A mapping entry points at a value the desk does not know (a status outside the life cycle)."""

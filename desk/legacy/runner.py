@@ -255,13 +255,6 @@ class _Batch:
         self.ahead = ahead or {}
         self.ok: list[int] = []
         self.failures: list[dict[str, Any]] = []
-        self.id_columns = dict(
-            conn.execute(
-                select(LegacyFile.id, LegacyFile.id_column).where(
-                    LegacyFile.id.in_({r.file_id for r in rows})
-                )
-            ).all()
-        )
         self.first_lines = self._first_lines(rows)
         self.rows = rows
 
@@ -286,7 +279,7 @@ class _Batch:
     def fields(self) -> Iterable[tuple[Row, dict[str, str]]]:
         """Rows that passed the file-level checks, as field -> text; the others are failed here."""
         for row in self.candidates():
-            yield row, premap.canonical_fields(row.raw, self.kind, self.id_columns[row.file_id])
+            yield row, premap.canonical_fields(row.raw, self.kind, row.id_column)
 
     def candidates(self) -> Iterable[Row]:
         """Rows that passed the file-level checks (readable, with a first-seen external id)."""
@@ -295,7 +288,7 @@ class _Batch:
                 self.fail(row, row.problem)
                 continue
             if row.external_id is None:
-                self.fail(row, f"external id is empty (column {self.id_columns[row.file_id]!r})")
+                self.fail(row, f"external id is empty (column {row.id_column!r})")
                 continue
             first = self.first_lines.get((row.file_id, row.external_id), row.source_line)
             if first != row.source_line:
@@ -341,31 +334,26 @@ def _batch(
 def _map_ahead(conn: Connection, premapper: premap.Premapper, size: int, after: int) -> None:
     """Hand the rows after this batch to the idle mapping workers (nothing when mapping inline)."""
     for _ in range(premapper.wanted):
-        following = _new_rows(
-            conn, "requests", size, after=max(after, premapper.submitted_through), with_id_column=True
-        )
+        following = _new_rows(conn, "requests", size, after=max(after, premapper.submitted_through))
         if not following:
             return
         premapper.submit([(r.id, r.raw, r.id_column) for r in following])
 
 
-def _new_rows(
-    conn: Connection, kind: str, size: int, *, after: int = 0, with_id_column: bool = False
-) -> Sequence[Row]:
-    """The first `size` NEW rows of `kind` past staging id `after`, in file order."""
-    columns = [
-        StagingRow.id,
-        StagingRow.file_id,
-        StagingRow.source_line,
-        StagingRow.external_id,
-        StagingRow.raw,
-        StagingRow.problem,
-    ]
-    query = select(*columns, LegacyFile.id_column) if with_id_column else select(*columns)
-    if with_id_column:
-        query = query.join(LegacyFile, LegacyFile.id == StagingRow.file_id)
+def _new_rows(conn: Connection, kind: str, size: int, *, after: int = 0) -> Sequence[Row]:
+    """The first `size` NEW rows of `kind` after staging id `after`, in file order, with the id column."""
     return conn.execute(
-        query.where(StagingRow.kind == kind, StagingRow.status == RowStatus.NEW.value, StagingRow.id > after)
+        select(
+            StagingRow.id,
+            StagingRow.file_id,
+            StagingRow.source_line,
+            StagingRow.external_id,
+            StagingRow.raw,
+            StagingRow.problem,
+            LegacyFile.id_column,
+        )
+        .join(LegacyFile, LegacyFile.id == StagingRow.file_id)
+        .where(StagingRow.kind == kind, StagingRow.status == RowStatus.NEW.value, StagingRow.id > after)
         .order_by(StagingRow.id)
         .limit(size)
     ).all()
@@ -572,9 +560,7 @@ class _Contacts:
 def _requests(batch: _Batch) -> None:
     mapped: list[tuple[Row, mapping.MappedRequest]] = []
     for row in batch.candidates():
-        outcome = batch.ahead.get(row.id) or premap.map_raw_request(
-            row.raw, batch.id_columns[row.file_id], batch.context
-        )
+        outcome = batch.ahead.get(row.id) or premap.map_raw_request(row.raw, row.id_column, batch.context)
         if isinstance(outcome, RowError):
             batch.fail(row, str(outcome))
         else:
