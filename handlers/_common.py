@@ -44,3 +44,12 @@ REQUEST_ID = HandlerInput(
         "The request's database id; by default the process variable request_id that intake sets.",
     ),
 )
+
+
+#: The field specialist doing the work; field_pick_specialist sets the process variable.
+SPECIALIST = HandlerInput(
+    "specialist",
+    Text("Специалист (логин)", "Specialist (login)"),
+    required=True,
+    default="${specialist}",
+)

@@ -7,7 +7,7 @@ from typing import Any
 
 from desk import billing, crm
 from engine.handlers import HandlerInput, HandlerOutput, JobContext, Text, TopicMeta
-from handlers._common import REQUEST_ID, transaction
+from handlers._common import REQUEST_ID, SPECIALIST, transaction
 
 TOPIC = "field_convert"
 META = TopicMeta(
@@ -18,12 +18,7 @@ META = TopicMeta(
     ),
     inputs=(
         REQUEST_ID,
-        HandlerInput(
-            "specialist",
-            Text("Специалист (логин)", "Specialist (login)"),
-            required=True,
-            default="${specialist}",
-        ),
+        SPECIALIST,
         HandlerInput(
             "administrator",
             Text("Администратор (логин)", "Administrator (login)"),

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from desk import crm, notify
-from engine.handlers import HandlerInput, HandlerOutput, JobContext, Text, TopicMeta
-from handlers._common import REQUEST_ID, job_key, transaction
+from engine.handlers import HandlerOutput, JobContext, Text, TopicMeta
+from handlers._common import REQUEST_ID, SPECIALIST, job_key, transaction
 
 TOPIC = "field_create_task"
 META = TopicMeta(
@@ -18,12 +18,7 @@ META = TopicMeta(
     ),
     inputs=(
         REQUEST_ID,
-        HandlerInput(
-            "specialist",
-            Text("Специалист (логин)", "Specialist (login)"),
-            required=True,
-            default="${specialist}",
-        ),
+        SPECIALIST,
     ),
     outputs=(
         HandlerOutput("work_task_id", Text("Задача специалиста (id)", "Specialist's task (id)"), "integer"),
