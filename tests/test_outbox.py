@@ -9,8 +9,10 @@ import time
 import urllib.parse
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
+from flask import Flask
 from sqlalchemy import select
 
 from desk import notify, outbox
@@ -305,16 +307,25 @@ def gateway():
 @pytest.fixture
 def sms_app(database_url, gateway):
     _handler, url = gateway
-    app = make_app(database_url, SMS_GATEWAY_URL=url, SMS_GATEWAY_TIMEOUT=1, OUTBOX_MAX_ATTEMPTS=3)
+    app = sms_desk(
+        database_url, "+7 916 123-45-67", SMS_GATEWAY_URL=url, SMS_GATEWAY_TIMEOUT=1, OUTBOX_MAX_ATTEMPTS=3
+    )
+    with app.app_context():
+        create_user("admin", "demo", roles=["admin"])
+    yield app
+    app.extensions["db_engine"].dispose()
+
+
+def sms_desk(url: str, phone: str = "+79161234567", **config: Any) -> Flask:
+    """An app at T0 whose executor, with `phone`, takes owner_sync_summary by SMS."""
+    app = make_app(url, **config)
     app.extensions["runtime"].clock = Clock(T0)
     with app.app_context():
         create_user("executor", "demo", roles=["executor"])
-        create_user("admin", "demo", roles=["admin"])
     with app.extensions["sessions"]() as session, session.begin():
-        session.scalars(select(User).where(User.username == "executor")).one().phone = "+7 916 123-45-67"
+        session.scalars(select(User).where(User.username == "executor")).one().phone = phone
     set_preference(app, "executor", "owner_sync_summary", ["sms"])
-    yield app
-    app.extensions["db_engine"].dispose()
+    return app
 
 
 def sms_row(app) -> Notification:
@@ -358,13 +369,7 @@ def test_a_gateway_that_takes_the_request_and_never_answers_leaves_it_unconfirme
 
 
 def test_an_unreachable_gateway_is_retried(database_url):
-    app = make_app(database_url, SMS_GATEWAY_URL="http://127.0.0.1:9/send?to={phone}&text={text}")
-    app.extensions["runtime"].clock = Clock(T0)
-    with app.app_context():
-        create_user("executor", "demo", roles=["executor"])
-    with app.extensions["sessions"]() as session, session.begin():
-        session.scalars(select(User).where(User.username == "executor")).one().phone = "+79161234567"
-    set_preference(app, "executor", "owner_sync_summary", ["sms"])
+    app = sms_desk(database_url, SMS_GATEWAY_URL="http://127.0.0.1:9/send?to={phone}&text={text}")
     in_app(app, "k:sms-down")
     row = sms_row(app)
     assert row.status == "failed" and "cannot reach SMS gateway 127.0.0.1:9" in row.error
@@ -467,13 +472,7 @@ def test_with_redis_a_commit_enqueues_only_the_notification_id_for_a_worker(sqli
     except Exception:
         require_service("Redis", f"is not reachable at {url}")
     _handler, sms_url = gateway
-    app = make_app(sqlite_url, REDIS_URL=url, SMS_GATEWAY_URL=sms_url)
-    app.extensions["runtime"].clock = Clock(T0)
-    with app.app_context():
-        create_user("executor", "demo", roles=["executor"])
-    with app.extensions["sessions"]() as session, session.begin():
-        session.scalars(select(User).where(User.username == "executor")).one().phone = "+79161234567"
-    set_preference(app, "executor", "owner_sync_summary", ["sms"])
+    app = sms_desk(sqlite_url, REDIS_URL=url, SMS_GATEWAY_URL=sms_url)
     in_app(app, "k:rq")
     row = sms_row(app)
     assert row.status == "pending", "nothing is sent in the web process"
