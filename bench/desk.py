@@ -1,4 +1,4 @@
-"""Desk domain benchmarks: business-calendar arithmetic speed and the classifier's figures.
+"""Desk domain benchmarks: business-calendar arithmetic, the classifier and decision tables.
 
 Every SLA deadline, pickup KPI, report row and business-time timer calls the
 calendar, so it must stay cheap over long spans (interval arithmetic, never
@@ -104,11 +104,14 @@ def _shown(value: object) -> str:
 
 
 def main() -> None:
-    """Print calendar figures, then the classifier's (bench/classify_figures.py)."""
+    """Print calendar figures, then the classifier's and the decision tables' (bench/*_figures.py)."""
     _print_table("Business calendar (warm, random spans up to 90 days)", list(calendar_figures().items()))
     from bench.classify_figures import classifier_figures
 
     _print_table("Classifier", list(classifier_figures().items()))
+    from bench.decision_figures import decision_figures
+
+    _print_table("Decision table (engine.dmn, 2 inputs x 2 outputs)", list(decision_figures().items()))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 Each phase runs as the real CLI (`flask --app web import load|run`) in its own
 process on a fresh database, so the figures include start-up and the peak RSS
 is that process's own (from wait4). Prints load and run seconds, rows/s over
-both, peak RSS and the SUCCESS/FAILED counts; asserts nothing.
+both, peak RSS and the SUCCESS/FAILED counts; on PostgreSQL also the floor, a plain
+COPY of the same export into a table without indexes, timed in the same run, and
+the import's total as a multiple of it (goal: at most 20x). Asserts nothing.
 
     .venv/bin/python bench/import.py                       # 29,000 and 290,000 rows, both backends
     .venv/bin/python bench/import.py --rows 290000 --backend postgres
@@ -31,6 +33,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from web.db import upgrade  # noqa: E402
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+COPY_OPTIONS = "FORMAT csv, HEADER true, DELIMITER ';', ENCODING 'LATIN1'"
 
 
 def _tree_pss_mb(pid: int) -> float:
@@ -117,6 +120,36 @@ def bench(url: str, export: Path, rows: int, batch: int) -> dict[str, float | in
     }
 
 
+def copy_floor(url: str, export: Path) -> float:
+    """Seconds to COPY the same export into a plain table (text columns, no index, no key): the floor.
+
+    What PostgreSQL itself needs to take the file in, measured in the same run as the import so
+    that the ratio holds whatever else the machine is doing. LATIN1 accepts every byte, so the
+    export's few rows in another encoding load too (the floor only needs their bytes).
+    """
+    with export.open("rb") as f:
+        header = f.readline().decode("utf-8").rstrip("\n").split(";")
+    columns = ", ".join(f'"c{i}" text' for i in range(len(header)))
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            started = time.perf_counter()
+            conn.exec_driver_sql(f"CREATE TABLE copy_floor ({columns})")
+            cursor = conn.connection.dbapi_connection.cursor()
+            with (
+                export.open("rb") as f,
+                cursor.copy(f"COPY copy_floor FROM STDIN WITH ({COPY_OPTIONS})") as copy,
+            ):
+                while block := f.read(1 << 20):
+                    copy.write(block)
+            seconds = time.perf_counter() - started
+            rows = conn.exec_driver_sql("SELECT count(*) FROM copy_floor").scalar()
+            conn.exec_driver_sql("DROP TABLE copy_floor")
+    finally:
+        engine.dispose()
+    return seconds if rows else float("nan")
+
+
 def _postgres(base: str):
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(base)
@@ -152,7 +185,11 @@ def main() -> None:
                 else:
                     admin, schema, url = _postgres(args.postgres_url)
                     try:
+                        floor = copy_floor(url, export)
                         figures = bench(url, export, rows, args.batch)
+                        figures["floor"] = (
+                            f"COPY floor {floor:.2f} s, import {figures['total_s'] / floor:.1f}x the floor"
+                        )
                     finally:
                         with admin.begin() as conn:
                             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
@@ -161,7 +198,8 @@ def main() -> None:
                     f"{backend:<9}{rows:>9,}{figures['load_s']:>8}{figures['run_s']:>8}{figures['total_s']:>9}"
                     f"{figures['cpu_s']:>7}"
                     f"{figures['rows_per_s']:>8,}{figures['peak_rss_mb']:>8}{figures['peak_pss_mb']:>8}  "
-                    f"{figures['success']} SUCCESS, {figures['failed']} FAILED",
+                    f"{figures['success']} SUCCESS, {figures['failed']} FAILED"
+                    + (f"; {figures['floor']}" if "floor" in figures else ""),
                     flush=True,
                 )
 

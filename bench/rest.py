@@ -76,7 +76,13 @@ def prepare(url: str, instances: int) -> str:
     with app.app_context():
         create_user(BENCH_USER, uuid.uuid4().hex, roles=["operator"], groups=[])
     with sessions() as session, session.begin():
-        token = issue_token(session, name="bench", username=BENCH_USER, now=datetime.now(UTC))
+        token = issue_token(
+            session,
+            name="bench",
+            username=BENCH_USER,
+            now=datetime.now(UTC),
+            scopes=["engine:worker"],
+        )
     deploy(sessions, {DIAGRAM.name: DIAGRAM.read_bytes()}, known_topics=runtime.handlers.topics())
     for n in range(instances):
         runtime.start("rest_external", business_key=f"BENCH-{n}", variables={"amount": n, "note": "x" * 40})

@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from desk import crm, notify, sla
+from desk.absence import away_now, on_duty
 from desk.calendar import get_calendar
 from desk.errors import DeskError
 from desk.models import Base, Request, Task, User
@@ -297,7 +298,7 @@ def _route(session: Session, row: Call, *, queue_group: str, now: datetime, regi
     ).one()
     decision = route_call(
         CallContext(row.caller, row.called, row.extension),
-        employees=_employees(session),
+        employees=_employees(session, now),
         responsible_for=lambda e164: _responsible(session, e164),
         queue_group=queue_group,
         rotation=rotation.position,
@@ -314,9 +315,20 @@ def _route(session: Session, row: Call, *, queue_group: str, now: datetime, regi
     row.routed_at = row.updated_at = now
 
 
-def _employees(session: Session) -> list[Employee]:
+def _employees(session: Session, now: datetime) -> list[Employee]:
+    """Everyone the PBX may ring; on duty means the flag and no absence now (desk.absence)."""
+    away = away_now(session, now)
     users = session.scalars(select(User).where(User.active.is_(True)))
-    return [Employee(u.username, u.extension, bool(u.on_duty), frozenset(u.groups or ())) for u in users]
+    return [
+        Employee(
+            u.username,
+            u.extension,
+            on_duty(bool(u.on_duty), u.username, away),
+            frozenset(u.groups or ()),
+            away[u.username].substitute if u.username in away else None,
+        )
+        for u in users
+    ]
 
 
 def _responsible(session: Session, e164: str) -> str | None:

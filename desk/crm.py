@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session, object_session
 
 from desk import sla
 from desk.calendar import Calendar, get_calendar, next_working_moment
@@ -21,6 +21,7 @@ from desk.errors import DeskError
 from desk.models import (
     STATUSES,
     CalendarRow,
+    Company,
     Contact,
     Deal,
     Request,
@@ -31,7 +32,7 @@ from desk.models import (
     User,
 )
 
-CLOSED_STATUSES = ("done", "closed", "rejected")
+CLOSED_STATUSES = ("done", "closed", "rejected", "cancelled")
 
 
 class RequestNotFoundError(DeskError, LookupError):
@@ -67,8 +68,10 @@ def sla_policies(session: Session) -> tuple[sla.SlaPolicy, ...]:
 def get_request(session: Session, request_id: int | str) -> Request:
     if isinstance(request_id, str) and request_id.upper().startswith("REQ-"):
         found = session.scalars(select(Request).where(Request.number == request_id.upper())).first()
+    elif isinstance(request_id, int) or (request_id.isascii() and request_id.isdigit()):
+        found = session.get(Request, int(request_id)) if int(request_id) < 2**63 else None
     else:
-        found = session.get(Request, int(request_id))
+        found = None  # neither a number nor REQ-…: names no request
     if found is None:
         raise RequestNotFoundError(request_id)
     return found
@@ -115,7 +118,13 @@ def create_request(
 
 
 def change_status(
-    session: Session, request: Request, status: str, *, now: datetime, by: str | None = None
+    session: Session,
+    request: Request,
+    status: str,
+    *,
+    now: datetime,
+    by: str | None = None,
+    reason: str | None = None,
 ) -> None:
     """Move a request to `status`, adding the time spent in the old one to its stage totals."""
     if status not in STATUSES:
@@ -134,6 +143,7 @@ def change_status(
             to_status=status,
             at=now,
             by=by,
+            reason=reason[:500] if reason else None,
             working_minutes=spent.working_minutes - before.working_minutes,
             wall_minutes=spent.wall_minutes - before.wall_minutes,
         )
@@ -148,11 +158,15 @@ def set_category(session: Session, request: Request, category: str | None, score
     request.classify_score = score
 
 
-def set_resolve_by(session: Session, request: Request) -> datetime:
-    """Compute resolve-by from the creation time (never from the moment the category arrived)."""
-    due = sla.resolve_by(
-        request.created_at, request.category, request.priority, sla_policies(session), calendars(session)
-    )
+def set_resolve_by(session: Session, request: Request, override: tuple[str, str] | None = None) -> datetime:
+    """Compute resolve-by from the creation time (never from the moment the category arrived).
+
+    `override` is (resolve_within, calendar) from a decision table, which then beats the policies.
+    """
+    policies = sla_policies(session)
+    if override is not None:
+        policies = (sla.SlaPolicy(sla.ANY, sla.ANY, override[0], override[1]),)
+    due = sla.resolve_by(request.created_at, request.category, request.priority, policies, calendars(session))
     request.resolve_by = due
     return due
 
@@ -303,9 +317,67 @@ def get_or_create_contact(
     return contact
 
 
+# Serialises contact matching on PostgreSQL, so two requests at once with one new e-mail make one contact.
+_CONTACT_LOCK = 7_402_931_115
+
+
+def match_contact(
+    session: Session, *, now: datetime, name: str, email: str | None, phone_e164: str | None
+) -> Contact:
+    """The contact with this e-mail (or else this E.164 phone), created if none; blanks on it are filled in.
+
+    The one matching every door uses (public form, the manager's client card), so a client
+    who writes from one address and calls from one number stays one contact.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CONTACT_LOCK})
+    contact = get_or_create_contact(session, now=now, email=email, name=name, phone_e164=phone_e164)
+    changed = False
+    if email and not contact.email:
+        contact.email, changed = email.lower(), True
+    if phone_e164 and not contact.phone_e164:
+        contact.phone_e164, changed = phone_e164, True
+    if phone_e164 and phone_e164 not in (contact.phones or []):
+        contact.phones, changed = [*(contact.phones or []), phone_e164], True
+    if not contact.name and name:
+        contact.name, changed = name, True
+    if changed:
+        contact.updated_at = now
+    return contact
+
+
+def match_company(session: Session, *, name: str, inn: str | None = None) -> Company | None:
+    """The company with this INN (or else this name, case aside), created if none; None without either.
+
+    A manager typing a client's company twice must not make two companies.
+    """
+    name, inn = (name or "").strip(), (inn or "").strip() or None
+    found = None
+    if inn:
+        found = session.scalars(select(Company).where(Company.inn == inn)).first()
+    if found is None and name:
+        # Case aside in Python: SQLite's lower() and a C-collated PostgreSQL fold only ASCII.
+        wanted = name.casefold()
+        same_length = session.scalars(select(Company).where(func.length(Company.name) == len(name)))
+        found = next((c for c in same_length if c.name.casefold() == wanted), None)
+    if found is None and (name or inn):
+        found = Company(name=name or inn, inn=inn)
+        session.add(found)
+        session.flush()
+    elif found is not None and inn and not found.inn:
+        found.inn = inn
+    return found
+
+
 def request_payload(request: Request) -> Mapping[str, Any]:
-    """What templates and notifications say about a request."""
+    """What templates and notifications say about a request (people by name: `assignee_name`)."""
+    session = object_session(request)
+    assignee_name = request.assignee
+    if session is not None and request.assignee:
+        found = session.scalars(select(User.full_name).where(User.username == request.assignee)).first()
+        assignee_name = found or request.assignee
     return {
+        "assignee_name": assignee_name,
         "request_id": request.id,
         "number": request.number,
         "subject": request.subject,

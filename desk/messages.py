@@ -19,7 +19,7 @@ class MailMessage(Base):
     """One e-mail, inbound (`direction="in"`) or sent by us (`"out"`).
 
     `message_id` is normalised (no angle brackets, lower-case domain as
-    desk.mail.parse.normalize_message_id gives it) and unique: the same id twice is a
+    desk.mail.headers.normalize_message_id gives it) and unique: the same id twice is a
     duplicate. `action` is the ingest outcome for inbound mail (new, appended,
     duplicate, auto_reply, reopened, new_linked, rejected) and "sent" for outbound;
     "pending" marks an inbound message claimed by an ingester that is opening its request

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Float, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import JSON, Column, Float, ForeignKey, Index, Integer, String, Table, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from engine.store import UtcDateTime
+from dbtypes import UtcDateTime
 
 
 class Base(DeclarativeBase):
@@ -21,7 +21,7 @@ class Base(DeclarativeBase):
 
 
 ROLES = ("operator", "dispatcher", "manager", "executor", "approver", "analyst", "admin")
-STATUSES = ("new", "triage", "assigned", "in_progress", "waiting", "done", "closed", "rejected")
+STATUSES = ("new", "triage", "assigned", "in_progress", "waiting", "done", "closed", "rejected", "cancelled")
 
 
 class User(Base):
@@ -38,8 +38,13 @@ class User(Base):
     roles: Mapped[list[Any]] = mapped_column(default=list)
     groups: Mapped[list[Any]] = mapped_column(default=list)
     language: Mapped[str] = mapped_column(String(8), default="ru")
+    # The zone this user reads times in (an IANA name); None: the desk's zone.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(default=True)
     on_duty: Mapped[bool] = mapped_column(default=True)
+    # Bumped on logout, password change and deactivation: every session and cached
+    # credential carrying an older number stops working at once.
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
 
 
 class Company(Base):
@@ -70,8 +75,11 @@ class Contact(Base):
     phone_e164: Mapped[str | None] = mapped_column(String(20), index=True)
     responsible: Mapped[str | None] = mapped_column(String(64))
     company_id: Mapped[int | None] = mapped_column(ForeignKey("company.id"))
+    # What the client needs, in the words of the manager who made their card.
+    notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    erased_at: Mapped[datetime | None]  # personal data erased on request (service.erasure)
 
 
 class Deal(Base):
@@ -92,7 +100,33 @@ class Request(Base):
     """A service request ("обращение") and its SLA facts; status changes go through desk.crm."""
 
     __tablename__ = "request"
-    __table_args__ = (Index("ix_request_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_request_status_created", "status", "created_at"),
+        Index("ix_request_created", "created_at"),
+        # The reports read done requests by range from this index alone (migration 0013 says why).
+        Index(
+            "ix_request_done_facts",
+            "done_at",
+            "processing_bucket",
+            "processing_minutes",
+            "sla_met",
+            "pickup_minutes",
+            "pickup_late",
+            "category",
+            "assignee",
+            "channel",
+            "priority",
+            postgresql_include=["stage_totals"],
+        ),
+        # The reports' 20 worst late pickups: read in overrun order, stopping at 20 (migration 0015).
+        Index(
+            "ix_request_late_pickups",
+            "pickup_overrun_minutes",
+            "done_at",
+            postgresql_where=text("pickup_late IS true"),
+            sqlite_where=text("pickup_late IS 1"),
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str | None] = mapped_column(String(16), unique=True)
     channel: Mapped[str] = mapped_column(String(16))
@@ -137,6 +171,7 @@ class StatusChange(Base):
     to_status: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime]
     by: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(String(500))  # why, when someone said (a cancellation)
     working_minutes: Mapped[float] = mapped_column(Float, default=0.0)
     wall_minutes: Mapped[float] = mapped_column(Float, default=0.0)
 
@@ -253,3 +288,5 @@ class ApiToken(Base):
     username: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    # What the token may do (service.permissions.SCOPES); a token without a scope gets 403.
+    scopes: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")

@@ -14,12 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from desk.errors import DeskError
 from desk.models import Notification
+from desk.template_sandbox import BoundedSandbox
 
 TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     "request_received": {
@@ -58,11 +58,12 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "ru": (
             "{{ number }}: назначен исполнитель",
             "Обращение «{{ subject }}» взято в работу, исполнитель "
-            "{{ assignee }}. Срок: {{ resolve_by_text }}.",
+            "{{ assignee_name | default(assignee) }}. Срок: {{ resolve_by_text }}.",
         ),
         "en": (
             "{{ number }}: executor assigned",
-            "Request “{{ subject }}” is in work, executor {{ assignee }}. Due: {{ resolve_by_text }}.",
+            "Request “{{ subject }}” is in work, executor {{ assignee_name | default(assignee) }}. "
+            "Due: {{ resolve_by_text }}.",
         ),
     },
     "request_rejected": {
@@ -105,11 +106,13 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
     "request_overdue": {
         "ru": (
             "{{ number }}: просрочено",
-            "Обращение «{{ subject }}» не решено к сроку {{ resolve_by_text }}, исполнитель {{ assignee }}.",
+            "Обращение «{{ subject }}» не решено к сроку {{ resolve_by_text }}, "
+            "исполнитель {{ assignee_name | default(assignee) }}.",
         ),
         "en": (
             "{{ number }}: overdue",
-            "Request “{{ subject }}” missed its deadline {{ resolve_by_text }}, executor {{ assignee }}.",
+            "Request “{{ subject }}” missed its deadline {{ resolve_by_text }}, "
+            "executor {{ assignee_name | default(assignee) }}.",
         ),
     },
     "owner_changed": {
@@ -209,7 +212,7 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 # Sandboxed: admins edit template overrides in the browser, and a template must not reach Python internals.
-_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+_ENV = BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 log = logging.getLogger(__name__)
 Overrides = Mapping[tuple[str, str], tuple[str, str]]
 
@@ -239,10 +242,10 @@ def render(
     """
     if template not in TEMPLATES:
         raise UnknownTemplateError(template)
-    data = {"resolve_by_text": _human_time(payload.get("resolve_by")), **payload}
     for lang in dict.fromkeys((language, "ru")):
         custom = (overrides or {}).get((template, lang))
         if custom is not None:
+            data = _in_words(payload, lang)
             try:
                 return _compiled(custom[0]).render(data), _compiled(custom[1]).render(data)
             except TemplateError as err:
@@ -254,8 +257,29 @@ def render(
                 )
         if lang in TEMPLATES[template]:
             break
-    texts = TEMPLATES[template].get(language) or TEMPLATES[template]["ru"]
+    lang = language if language in TEMPLATES[template] else "ru"
+    texts = TEMPLATES[template][lang]
+    data = _in_words(payload, lang)
     return _compiled(texts[0]).render(data), _compiled(texts[1]).render(data)
+
+
+WORDED = ("status", "category", "priority", "channel")
+
+
+def _in_words(payload: Mapping[str, Any], lang: str) -> dict[str, Any]:
+    """The payload as a template sees it: status, category, priority and channel as words in `lang`.
+
+    Handlers and the outbox row keep the codes (integrations and retries rely on them); only the
+    text a person reads says "Высокий", not "high". The codes stay available as `<name>_code`.
+    """
+    from web.labels import label  # the one catalogue; imported late as web imports desk
+
+    data = {"resolve_by_text": _human_time(payload.get("resolve_by")), **payload}
+    for name in WORDED:
+        if name in payload:
+            data[f"{name}_code"] = payload[name]
+            data[name] = label(name, payload[name], lang)
+    return data
 
 
 def _human_time(value: Any) -> str:

@@ -78,7 +78,12 @@ class UnknownChannelError(DeskError, ValueError):
 
     def __init__(self, channel: str) -> None:
         self.channel = channel
-        super().__init__(f"Unknown notification channel {channel!r}; use one of {', '.join(CHANNELS)}.")
+        super().__init__()
+        self.say(
+            "Unknown notification channel %(channel)r; use one of %(known)s.",
+            channel=channel,
+            known=", ".join(CHANNELS),
+        )
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 from pathlib import PureWindowsPath
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, delete, text
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from desk import crm
+from desk.crm import match_contact
 from desk.errors import DeskError
-from desk.models import Base, Contact
+from desk.models import Base
 
 __all__ = [
     "REQUEST_TYPES",
@@ -44,8 +44,6 @@ __all__ = [
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _RATE = re.compile(r"^\s*(\d+)\s*(?:/|per)\s*(\d+)?\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE)
 SUBJECT_LENGTH = 120
-# Serialises contact matching on PostgreSQL, so two forms sent at once with one new e-mail make one contact.
-_CONTACT_LOCK = 7_402_931_115
 
 
 class InvalidRateError(DeskError, ValueError):
@@ -198,24 +196,3 @@ def hit_redis(redis: Any, *, key: str, rate: Rate, now: datetime, prefix: str = 
     pipe.expire(name, rate.window_seconds + 60)
     hits, _ = pipe.execute()
     return int(hits) <= rate.limit
-
-
-def match_contact(
-    session: Session, *, now: datetime, name: str, email: str, phone_e164: str | None
-) -> Contact:
-    """The contact with this e-mail (or else this phone), created if none; blanks on it are filled in."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CONTACT_LOCK})
-    contact = crm.get_or_create_contact(session, now=now, email=email, name=name, phone_e164=phone_e164)
-    changed = False
-    if not contact.email:
-        contact.email, changed = email.lower(), True
-    if phone_e164 and not contact.phone_e164:
-        contact.phone_e164, changed = phone_e164, True
-    if phone_e164 and phone_e164 not in (contact.phones or []):
-        contact.phones, changed = [*(contact.phones or []), phone_e164], True
-    if not contact.name and name:
-        contact.name, changed = name, True
-    if changed:
-        contact.updated_at = now
-    return contact

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from desk.calendar import (
     Calendar,
@@ -28,6 +28,7 @@ from desk.calendar import (
     to_calendar_zone,
     work_date_add,
     working_time_between,
+    working_times_from_arrival,
 )
 from desk.errors import DeskError
 
@@ -48,7 +49,9 @@ __all__ = [
     "StageTotals",
     "bucket",
     "bucket_labels",
+    "Handling",
     "find_policy",
+    "handling",
     "pickup",
     "processing_minutes",
     "record_status_change",
@@ -77,9 +80,13 @@ class InvalidSlaPolicyError(DeskError, ValueError):
 
     def __init__(self, category: str, priority: str, problem: str) -> None:
         self.category, self.priority = category, priority
-        super().__init__(
-            f"SLA policy for category {category!r}, priority {priority!r}: {problem} Fix the policy "
-            f"on the admin page."
+        super().__init__()
+        self.say(
+            "SLA policy for category %(category)r, priority %(priority)r: %(problem)s Fix the policy "
+            "on the admin page.",
+            category=category,
+            priority=priority,
+            problem=problem,
         )
 
 
@@ -89,14 +96,22 @@ class NoSlaPolicyError(DeskError, LookupError):
     def __init__(self, category: str, priority: str, known: Iterable[tuple[str, str]]) -> None:
         self.category, self.priority = category, priority
         pairs = ", ".join(f"{c}/{p}" for c, p in sorted(set(known)))
-        super().__init__(
-            f"No SLA policy covers category {category!r} with priority {priority!r} (policies exist "
-            f"for: {pairs or 'none'}). Add a policy for that priority, or a '*' default."
+        super().__init__()
+        self.say(
+            "No SLA policy covers category %(category)r with priority %(priority)r (policies exist "
+            "for: %(pairs)s). Add a policy for that priority, or a '*' default.",
+            category=category,
+            priority=priority,
+            pairs=pairs or "—",
         )
 
 
 class InvalidBucketsError(DeskError, ValueError):
     """Processing-time bucket boundaries or labels do not fit together."""
+
+    def __init__(self, template: str, **values: Any) -> None:
+        super().__init__()
+        self.say(template, **values)
 
 
 @dataclass(frozen=True)
@@ -144,12 +159,22 @@ def find_policy(
     ("*", "*"). Later entries replace earlier ones with the same category and
     priority, so `DEFAULT_POLICIES + (override,)` overrides a default.
     """
-    table = {(p.category, p.priority): p for p in policies}
+    table = _policy_table(policies) if isinstance(policies, tuple) else _table(policies)
     category = category or ANY
     for key in ((category, priority), (category, ANY), (ANY, priority), (ANY, ANY)):
         if key in table:
             return table[key]
     raise NoSlaPolicyError(category, priority, table)
+
+
+def _table(policies: Iterable[SlaPolicy]) -> dict[tuple[str, str], SlaPolicy]:
+    return {(p.category, p.priority): p for p in policies}
+
+
+@functools.lru_cache(maxsize=64)
+def _policy_table(policies: tuple[SlaPolicy, ...]) -> dict[tuple[str, str], SlaPolicy]:
+    """The lookup table of a policy tuple, built once: a legacy import asks for every row."""
+    return _table(policies)
 
 
 def resolve_by(
@@ -197,6 +222,45 @@ def pickup(
     return Pickup(minutes, minutes > target_minutes, max(0.0, minutes - target_minutes))
 
 
+@dataclass(frozen=True)
+class Handling:
+    """A request's effective arrival, pickup KPI (None before pickup) and processing minutes (None open)."""
+
+    arrival: datetime
+    pickup: Pickup | None
+    processing_minutes: float | None
+
+
+def handling(
+    created: datetime,
+    taken: datetime | None,
+    done: datetime | None,
+    calendars: Mapping[str, Calendar] | None = None,
+    target_minutes: float = PICKUP_TARGET_MINUTES,
+) -> Handling:
+    """Arrival, `pickup` and `processing_minutes` of one request in one pass, as live handling records them.
+
+    The same figures as those three functions (processing runs from taken, or from the arrival
+    of a request closed without pickup), but the legs arrival -> taken -> done share their ends
+    on the one support calendar, so each moment is located once: the legacy import derives them
+    for every historical request.
+    """
+    if PICKUP_CALENDAR != PROCESSING_CALENDAR:  # pragma: no cover - both are "support" today
+        arrival = next_working_moment(created, get_calendar(PICKUP_CALENDAR, calendars))
+        return Handling(
+            arrival,
+            pickup(created, taken, calendars, target_minutes) if taken is not None else None,
+            processing_minutes(taken or arrival, done, calendars) if done is not None else None,
+        )
+    marks = [moment for moment in (taken, done) if moment is not None]
+    arrival, legs = working_times_from_arrival(created, marks, get_calendar(PICKUP_CALENDAR, calendars))
+    measured = None
+    if taken is not None:
+        minutes = legs[0] / _MINUTE
+        measured = Pickup(minutes, minutes > target_minutes, max(0.0, minutes - target_minutes))
+    return Handling(arrival, measured, legs[-1] / _MINUTE if done is not None else None)
+
+
 def processing_minutes(
     taken: datetime, done: datetime, calendars: Mapping[str, Calendar] | None = None
 ) -> float:
@@ -217,8 +281,11 @@ def bucket(
     names = bucket_labels(bounds) if labels is None else tuple(labels)
     if len(names) != len(bounds) + 1:
         raise InvalidBucketsError(
-            f"{len(bounds)} bucket boundaries need {len(bounds) + 1} labels, got {len(names)}; "
-            f"give one label per bucket or leave labels out."
+            "%(boundaries)d bucket boundaries need %(needed)d labels, got %(given)d; "
+            "give one label per bucket or leave labels out.",
+            boundaries=len(bounds),
+            needed=len(bounds) + 1,
+            given=len(names),
         )
     return names[bisect_right(bounds, minutes)]
 
@@ -241,13 +308,16 @@ def bucket_labels(boundaries: tuple[float, ...] = DEFAULT_BUCKETS) -> tuple[str,
 
 def _check_boundaries(boundaries: tuple[float, ...]) -> None:
     if not boundaries:
-        raise InvalidBucketsError("bucket boundaries are empty; give at least one, e.g. (30, 60, 180).")
+        raise InvalidBucketsError("Bucket boundaries are empty; give at least one, e.g. (30, 60, 180).")
     for b in boundaries:
         if isinstance(b, bool) or not isinstance(b, int | float) or not math.isfinite(b) or b < 0:
-            raise InvalidBucketsError(f"bucket boundary {b!r} is not a number of minutes >= 0; fix it.")
+            raise InvalidBucketsError(
+                "Bucket boundary %(value)r is not a number of minutes >= 0; fix it.", value=b
+            )
     if any(high <= low for low, high in zip(boundaries, boundaries[1:], strict=False)):
         raise InvalidBucketsError(
-            f"bucket boundaries {list(boundaries)} must increase strictly; sort them and drop repeats."
+            "Bucket boundaries %(boundaries)s must increase strictly; sort them and drop repeats.",
+            boundaries=list(boundaries),
         )
 
 

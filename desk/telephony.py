@@ -14,8 +14,10 @@ Rules, first match wins:
    dropped: it falls through to rules 2-3, exactly as if it had come in on
    the main line (the missed-call request still records the extension).
 2. The caller's number, normalised to E.164, finds the contact's
-   responsible, who rings first if on duty. Numbers that are not valid
-   phone numbers (anonymous, "unknown", short internal numbers) skip this.
+   responsible, who rings first if on duty; if they are absent and named a
+   substitute who is on duty, the substitute rings first instead. Numbers
+   that are not valid phone numbers (anonymous, "unknown", short internal
+   numbers) skip this.
 3. The on-duty members of the queue group follow, ordered by username and
    rotated round-robin, without repeating the responsible.
 4. Nobody on duty: ring nobody; the call becomes a missed call.
@@ -46,18 +48,24 @@ class RouteReason(StrEnum):
 
     EXTENSION = "extension"
     RESPONSIBLE = "responsible"
+    SUBSTITUTE = "substitute"
     QUEUE = "queue"
     NOBODY = "nobody"
 
 
 @dataclass(frozen=True)
 class Employee:
-    """One person the PBX can ring, as the router needs to see them."""
+    """One person the PBX can ring, as the router needs to see them.
+
+    `on_duty` is already "flag set and not absent now" (desk.absence.on_duty); `substitute`
+    is who stands in for them while they are absent (None when present or nobody named).
+    """
 
     username: str
     extension: str | None
     on_duty: bool
     groups: frozenset[str]
+    substitute: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +124,13 @@ def route_call(
 
     on_duty = {e.username for e in employees if e.on_duty}
     responsible = responsible_for(caller_e164) if caller_e164 else None
-    first = (responsible,) if responsible in on_duty else ()
+    substitute = next((e.substitute for e in employees if e.username == responsible), None)
+    if responsible in on_duty:
+        first: tuple[str, ...] = (responsible,)
+    elif substitute in on_duty:
+        first = (substitute,)
+    else:
+        first = ()
 
     members = sorted({e.username for e in employees if e.on_duty and queue_group in e.groups})
     if members:
@@ -128,7 +142,7 @@ def route_call(
     ring = first + tuple(u for u in rotated if u not in first)
 
     if first:
-        reason = RouteReason.RESPONSIBLE
+        reason = RouteReason.RESPONSIBLE if first == (responsible,) else RouteReason.SUBSTITUTE
     elif ring:
         reason = RouteReason.QUEUE
     else:

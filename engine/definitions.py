@@ -9,10 +9,14 @@ implementation", subprocesses without a start event); every one is turned into a
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 from lxml import etree
@@ -20,7 +24,14 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent as StartEventMixin
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 
+from engine import timer_schedule
+from engine.bpmn_normalize import Normalized, normalize
+from engine.call_activity import refusals as call_activity_refusals
+from engine.camunda_parse_rules import camunda_parse_errors
+from engine.camunda_support import unsupported
+from engine.events import adopt_engine_specs
 from engine.expressions import ExpressionError, compile_expression, compile_template, is_expression
+from engine.form_refs import FormCatalog, FormRefError, catalog_of, form_id, parse_form_ref, resolve
 from engine.forms import FormError, FormSchema, form_file_name, schema_from_form_data, schema_from_form_js
 from engine.handlers import HandlerRegistry, TopicMeta, topic_catalog
 from engine.lint import LintContext, lint_tree
@@ -29,10 +40,12 @@ from engine.parser import (
     EngineParser,
     Problem,
     UnsafeXmlError,
+    is_process_timer_start,
     load_xml,
     parse_service_call,
     problem_from_validation,
 )
+from engine.retention import HistoryTimeToLiveError, parse_history_ttl
 from engine.specs import EngineMessage, ExternalServiceTask
 
 log = logging.getLogger(__name__)
@@ -63,6 +76,10 @@ class ProcessInfo:
     task_forms: dict[str, FormSchema]
     message_starts: list[str]
     missing_called: list[str] = field(default_factory=list)
+    late_form_refs: bool = False  # a formRef bound latest/version: a later form deploy may change it
+    forms_stamp: tuple[int, int] | None = None  # engine.form_refs.forms_stamp when the forms were resolved
+    initiator: str | None = None
+    history_ttl: int | None = None  # camunda:historyTimeToLive in days (engine.retention)
 
 
 @dataclass
@@ -70,9 +87,19 @@ class ParsedResources:
     """Everything parsing a deployment yields; `errors` empty means it may be deployed."""
 
     processes: dict[str, ProcessInfo] = field(default_factory=dict)
-    forms: dict[str, FormSchema] = field(default_factory=dict)
+    forms: dict[str, FormSchema] = field(default_factory=dict)  # by file name (formKey)
+    form_ids: dict[str, FormSchema] = field(default_factory=dict)  # by the form's "id" (formRef)
+    form_catalog: FormCatalog = field(default_factory=FormCatalog)
     errors: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+
+
+# Parsed deployments by content: every app, worker and test in a process loads the same bundled
+# diagrams, and a copy of a parse costs a fraction of the parse (lxml, SpiffWorkflow's spec build
+# and the lint). Bounded: the oldest entry goes first.
+_PARSE_CACHE: OrderedDict[str, ParsedResources] = OrderedDict()
+_PARSE_CACHE_SIZE = 32
+_PARSE_CACHE_LOCK = threading.Lock()
 
 
 def parse_resources(
@@ -81,14 +108,62 @@ def parse_resources(
     allow_scripts: bool = False,
     known_topics: HandlerRegistry | Mapping[str, TopicMeta | None] | Iterable[str] = frozenset(),
     lint: bool = True,
+    form_catalog: FormCatalog | None = None,
 ) -> ParsedResources:
     """Parse and check every resource; never raises for bad input, returns problems instead.
 
     `known_topics` is the handler registry (or its catalog): with topic metadata the lint
     also checks service-task inputs and the variables expressions read; bare topic names
-    only tell which topics have an in-process handler.
+    only tell which topics have an in-process handler. `form_catalog` holds every deployed
+    Camunda Form, these resources' included (engine.form_refs), for formRef's latest and
+    version bindings; without it only these resources' forms are known.
+
+    The same resources with the same options are parsed once per process: callers get their
+    own deep copy (the runtime wires loop tasks and called processes into the specs it gets).
     """
     topics = topic_catalog(known_topics)
+    key = _parse_key(resources, allow_scripts, topics if lint else {}, lint, form_catalog)
+    with _PARSE_CACHE_LOCK:
+        cached = _PARSE_CACHE.get(key)
+        if cached is not None:
+            _PARSE_CACHE.move_to_end(key)
+    if cached is None:
+        cached = _parse_resources(
+            resources, allow_scripts=allow_scripts, topics=topics, lint=lint, form_catalog=form_catalog
+        )
+        with _PARSE_CACHE_LOCK:
+            _PARSE_CACHE[key] = cached
+            while len(_PARSE_CACHE) > _PARSE_CACHE_SIZE:
+                _PARSE_CACHE.popitem(last=False)
+    return copy.deepcopy(cached)
+
+
+def _parse_key(
+    resources: dict[str, bytes],
+    allow_scripts: bool,
+    topics: Mapping[str, Any],
+    lint: bool,
+    form_catalog: FormCatalog | None,
+) -> str:
+    """A digest of the resources' names and bytes, the options, the topics the lint reads and
+    the deployed forms a formRef may bind to (a new form version must not hit a stale parse)."""
+    forms = None if form_catalog is None else sorted(form_catalog.versions.items())
+    digest = hashlib.sha256(
+        f"{allow_scripts}|{lint}|{sorted(topics.items(), key=lambda kv: kv[0])!r}|{forms!r}".encode()
+    )
+    for name in sorted(resources):
+        digest.update(b"\0" + name.encode() + b"\0" + hashlib.sha256(resources[name]).digest())
+    return digest.hexdigest()
+
+
+def _parse_resources(
+    resources: dict[str, bytes],
+    *,
+    allow_scripts: bool,
+    topics: Mapping[str, Any],
+    lint: bool,
+    form_catalog: FormCatalog | None,
+) -> ParsedResources:
     result = ParsedResources()
     for name, content in resources.items():
         if name.lower().endswith(".form"):
@@ -96,9 +171,15 @@ def parse_resources(
                 result.forms[name.rsplit("/", 1)[-1]] = schema_from_form_js(content, name)
             except FormError as err:
                 result.errors.append(Problem(name, str(err)))
+                continue
+            if form_id(content) is not None:
+                result.form_ids[form_id(content)] = result.forms[name.rsplit("/", 1)[-1]]
+    own_forms = [(n, c) for n, c in resources.items() if n.lower().endswith(".form")]
+    result.form_catalog = form_catalog if form_catalog is not None else catalog_of(own_forms)
 
     parser = EngineParser()
     trees: dict[str, etree._ElementTree] = {}
+    ids = Normalized(None)
     for name, content in resources.items():
         if not is_bpmn_name(name):
             continue
@@ -108,15 +189,27 @@ def parse_resources(
         trees[name] = tree
         if lint:
             _lint_tree(name, tree, result, allow_scripts=allow_scripts, known_topics=topics)
-            _add_findings(name, lint_tree(tree, LintContext(topics, result.forms)), result)
+            forms = {**result.forms, **{f"{key}.form": schema for key, schema in result.form_ids.items()}}
+            _add_findings(name, lint_tree(tree, LintContext(topics, forms)), result)
+        refused = [
+            Problem(name, f"{u.attribute}: {u.message}", element_id=u.element.get("id"), line=u.line)
+            for u in ([*unsupported(tree), *camunda_parse_errors(tree.getroot())] if lint else ())
+        ]
+        if refused:
+            result.errors.extend(refused)
+            continue
+        normalized = normalize(tree)
+        ids.renamed.update(normalized.renamed)
+        ids.hidden |= normalized.hidden
         try:
-            parser.add_bpmn_xml(tree, filename=name)
+            parser.add_bpmn_xml(normalized.tree, filename=name)
         except ValidationException as err:
-            result.errors.append(problem_from_validation(err, name))
+            result.errors.append(_analyst_problem(problem_from_validation(err, name), ids))
         except Exception as err:  # SpiffWorkflow raises bare KeyError/Exception on some files
             result.errors.append(_foreign_problem(name, err))
 
     if result.errors:
+        _locate(result, trees)
         return result
 
     for key in parser.get_process_ids():
@@ -124,13 +217,16 @@ def parse_resources(
         resource = process_parser.filename or ""
         try:
             spec = parser.get_spec(key)
-            subprocess_specs = parser.get_subprocess_specs(key, require_call_activity_specs=False)
+            subprocess_specs = _subprocess_specs(parser, spec)
         except ValidationException as err:
-            result.errors.append(problem_from_validation(err, resource))
+            result.errors.append(_analyst_problem(problem_from_validation(err, resource), ids))
             continue
         except Exception as err:
             result.errors.append(_foreign_problem(resource, err))
             continue
+        all_specs = [spec, *(v for v in subprocess_specs.values() if v is not None)]
+        _restore_analyst_ids(all_specs, ids)
+        adopt_engine_specs(all_specs)
         missing = sorted(k for k, v in subprocess_specs.items() if v is None)
         for called in missing:
             result.warnings.append(
@@ -151,13 +247,115 @@ def parse_resources(
             task_forms={},
             message_starts=_message_starts(spec),
             missing_called=missing,
+            initiator=_initiator(process_parser.node),
         )
         _attach_forms(info, process_parser.node, result)
+        info.history_ttl = _history_ttl(process_parser.node, resource, result)
+        info.task_forms = {ids.analyst_id(k) or k: v for k, v in info.task_forms.items()}
         result.processes[key] = info
 
     for name, tree in trees.items():
         _warn_non_executable(name, tree, result)
+    _locate(result, trees)
     return result
+
+
+def _locate(result: ParsedResources, trees: Mapping[str, Any]) -> None:
+    """Give every problem that names an element the element's line.
+
+    SpiffWorkflow's ValidationException reads `node.line_number`, which lxml elements do
+    not have (they have `sourceline`), so its refusals arrive without a line.
+    """
+    for problem in [*result.errors, *result.warnings]:
+        tree = trees.get(problem.resource)
+        if tree is None:
+            continue
+        if not problem.element_id:
+            element = _element_named_in(tree, problem.message)
+            problem.element_id, problem.line = element.get("id"), problem.line or element.sourceline
+        if problem.line:
+            continue
+        found = tree.getroot().xpath("//*[@id=$id]", id=problem.element_id)
+        if found:
+            problem.line = found[0].sourceline
+
+
+def _element_named_in(tree: Any, message: str) -> Any:
+    """The element a located-nowhere message is about: the one whose name or id it quotes.
+
+    Some SpiffWorkflow refusals carry only a name ("Data Store with name X has no
+    implementation"); the analyst needs the element. Failing any match, the process
+    (else the definitions element) is named, so no refusal ever names nothing.
+    """
+    text = " ".join(message.split())
+    best, best_len = None, 0
+    for element in tree.getroot().iter():
+        if not isinstance(element.tag, str) or not element.get("id"):
+            continue
+        for label in (element.get("name"), element.get("id")):
+            label = " ".join((label or "").split())
+            if len(label) > best_len and label in text:
+                best, best_len = element, len(label)
+    if best is not None:
+        return best
+    return (
+        tree.getroot().find(f"{B}process")
+        if tree.getroot().find(f"{B}process") is not None
+        else tree.getroot()
+    )
+
+
+def _subprocess_specs(parser: EngineParser, spec: Any) -> dict[str, Any]:
+    """Specs of every embedded subprocess and called process, None for those not in this deployment.
+
+    SpiffWorkflow's get_subprocess_specs forgets require_call_activity_specs=False when it
+    recurses, so a call activity inside an embedded subprocess calling a process deployed
+    earlier was refused; Camunda resolves calledElement at run time.
+    """
+    found: dict[str, Any] = {}
+    pending = [spec]
+    while pending:
+        for task_spec in pending.pop().task_specs.values():
+            if isinstance(task_spec, SubWorkflowTask) and task_spec.spec not in found:
+                child = parser.get_spec(task_spec.spec, required=False)
+                found[task_spec.spec] = child
+                if child is not None:
+                    pending.append(child)
+    return found
+
+
+def _restore_analyst_ids(specs: Iterable[Any], ids: Normalized) -> None:
+    """Give every task spec back the id the analyst drew (see engine.bpmn_normalize)."""
+    for spec in specs:
+        for task_spec in spec.task_specs.values():
+            if getattr(task_spec, "bpmn_id", None):
+                task_spec.bpmn_id = ids.analyst_id(task_spec.bpmn_id)
+
+
+def _analyst_problem(problem: Problem, ids: Normalized) -> Problem:
+    if problem.element_id:
+        problem.element_id = ids.analyst_id(problem.element_id) or problem.element_id
+    return problem
+
+
+def _history_ttl(process_node: Any, resource: str, result: ParsedResources) -> int | None:
+    """The process's camunda:historyTimeToLive in days; a bad value is a deploy error, as in Camunda."""
+    raw = process_node.get(f"{CAMUNDA}historyTimeToLive")
+    try:
+        return parse_history_ttl(raw)
+    except HistoryTimeToLiveError as err:
+        result.errors.append(
+            Problem(resource, str(err), element_id=process_node.get("id"), line=process_node.sourceline)
+        )
+        return None
+
+
+def _initiator(process_node: Any) -> str | None:
+    """camunda:initiator of the process's none start event: the variable that gets the starting user."""
+    for start in process_node.findall(f"{B}startEvent"):
+        if start.get(f"{CAMUNDA}initiator"):
+            return start.get(f"{CAMUNDA}initiator")
+    return None
 
 
 def _load(name: str, content: bytes, result: ParsedResources) -> etree._ElementTree | None:
@@ -206,7 +404,7 @@ def _add_findings(name: str, findings: list[Any], result: ParsedResources) -> No
 def _foreign_problem(resource: str, err: Exception) -> Problem:
     text = str(err)
     if isinstance(err, KeyError) and "decisionRef" in text:
-        text = "a business rule task has no camunda:decisionRef; DMN decisions are not supported"
+        text = "a business rule task has no camunda:decisionRef; name the decision table to evaluate"
     elif "Data Store" in text:
         text = f"{text}: data stores are not supported by this engine"
     return Problem(resource, f"cannot be executed: {text or type(err).__name__}")
@@ -224,6 +422,10 @@ def _message_starts(spec: Any) -> list[str]:
 
 def _attach_forms(info: ProcessInfo, process_node: Any, result: ParsedResources) -> None:
     """Resolve start and user-task forms now, so a missing .form fails the deploy, not a user."""
+    info.late_form_refs = any(
+        node.get(f"{CAMUNDA}formRef") is not None and node.get(f"{CAMUNDA}formRefBinding") != "deployment"
+        for node in (*process_node.iter(f"{B}startEvent"), *process_node.iter(f"{B}userTask"))
+    )
     for start in process_node.iter(f"{B}startEvent"):
         if start.getparent() is not process_node:
             continue
@@ -234,33 +436,65 @@ def _attach_forms(info: ProcessInfo, process_node: Any, result: ParsedResources)
         info.task_forms[user_task.get("id")] = _form_for(user_task, info.resource, result) or FormSchema()
 
 
-def _form_ref_file(form_ref: str | None) -> str | None:
-    if not form_ref:
-        return None
-    return form_ref if form_ref.endswith(".form") else f"{form_ref}.form"
-
-
-def _resolve_form_file(ref: str, resource: str, element_id: str | None, result: ParsedResources):
+def _resolve_form_file(ref: str, node: Any, resource: str, result: ParsedResources) -> FormSchema | None:
+    """camunda:formKey="camunda-forms:…:x.form" names a resource path, as in Camunda."""
     if ref in result.forms:
         return result.forms[ref]
-    for name, schema in result.forms.items():
-        if name.rsplit(".", 1)[0] == ref.rsplit(".", 1)[0]:
-            return schema
     result.errors.append(
         Problem(
             resource,
-            f"form {ref!r} is not part of this deployment; deploy the .form file with the diagram",
-            element_id=element_id,
+            f"camunda:formKey names form file {ref!r}, which is not part of this deployment; "
+            "deploy the .form file with the diagram",
+            element_id=node.get("id"),
+            line=node.sourceline,
         )
     )
     return None
 
 
+def _resolve_form_ref(node: Any, resource: str, result: ParsedResources) -> FormSchema | None:
+    """camunda:formRef names a Camunda Form by its id, with a binding (engine.form_refs)."""
+    try:
+        ref = parse_form_ref(node)
+    except FormRefError as err:
+        result.errors.append(Problem(resource, str(err), element_id=node.get("id"), line=node.sourceline))
+        return None
+    assert ref is not None
+    schema = resolve(ref, result.form_ids, result.form_catalog)
+    if schema is not None:
+        return schema
+    if ref.binding == "deployment":
+        known = ", ".join(sorted(result.form_ids)) or "none"
+        result.errors.append(
+            Problem(
+                resource,
+                f"camunda:formRef asks for {ref.describe()}, but no .form file in this deployment has "
+                f'"id": "{ref.form_id}" (forms here: {known}); deploy that form with the diagram, '
+                "or fix the id in the form or in camunda:formRef",
+                element_id=node.get("id"),
+                line=node.sourceline,
+            )
+        )
+    else:
+        result.warnings.append(
+            Problem(
+                resource,
+                f"camunda:formRef asks for {ref.describe()}, which is not deployed yet; the task shows "
+                "no form until a .form file with that id is deployed",
+                element_id=node.get("id"),
+                line=node.sourceline,
+                severity="warning",
+            )
+        )
+    return None
+
+
 def _form_for(node: Any, resource: str, result: ParsedResources) -> FormSchema | None:
-    key = node.get(f"{CAMUNDA}formKey")
-    ref = form_file_name(key) or _form_ref_file(node.get(f"{CAMUNDA}formRef"))
+    if node.get(f"{CAMUNDA}formRef") is not None:
+        return _resolve_form_ref(node, resource, result)
+    ref = form_file_name(node.get(f"{CAMUNDA}formKey"))
     if ref:
-        return _resolve_form_file(ref, resource, node.get("id"), result)
+        return _resolve_form_file(ref, node, resource, result)
     fields = node.findall(f"{B}extensionElements/{CAMUNDA}formData/{CAMUNDA}formField")
     return schema_from_form_data(fields) if fields else None
 
@@ -297,7 +531,10 @@ def _lint_tree(
     root = tree.getroot()
 
     def owner(node: Any) -> Any:
-        while node is not None and node.get("id") is None:
+        # An event definition's id (TimerEventDefinition_1) is not what the analyst sees: name the event.
+        while node is not None and (
+            node.get("id") is None or etree.QName(node).localname.endswith("Definition")
+        ):
             node = node.getparent()
         return node
 
@@ -321,7 +558,7 @@ def _lint_tree(
             elif is_expression(text) or not template:
                 compile_expression(text)
         except ExpressionError as err:
-            add(node, f"{what}: {err}")
+            add(node, f"{what}: {err}{_way_out(str(err))}")
 
     for cond in root.iter(f"{B}conditionExpression", f"{B}completionCondition"):
         if cond.get("language") not in (None, "", "juel", "JUEL", "python"):
@@ -334,6 +571,8 @@ def _lint_tree(
         for node in root.iter(f"{B}{tag}"):
             if node.text and is_expression(node.text):
                 check_expression(node, node.text, f"timer {tag}", template=True)
+            elif node.text and node.text.strip():
+                _check_timer_value(node, tag, add)
     for param in root.iter(
         f"{CAMUNDA}inputParameter", f"{CAMUNDA}outputParameter", f"{CAMUNDA}value", f"{CAMUNDA}entry"
     ):
@@ -350,6 +589,8 @@ def _lint_tree(
         collection = mi.get(f"{CAMUNDA}collection")
         if collection and is_expression(collection):
             check_expression(mi, collection, "camunda:collection")
+    for node, message in call_activity_refusals(root):
+        add(node, message)
     for script in root.iter(f"{B}scriptTask"):
         if not allow_scripts:
             add(
@@ -357,6 +598,11 @@ def _lint_tree(
                 "script tasks run arbitrary code and are disabled; an admin can enable them "
                 "(ALLOW_SCRIPT_TASKS=1), or use a service task with a handler",
             )
+        elif (script.get("scriptFormat") or "python").lower() not in SCRIPT_FORMATS:
+            add(script, _script_format_refusal("scriptFormat", script.get("scriptFormat")))
+    for script in root.iter(f"{CAMUNDA}script"):
+        if (script.get("scriptFormat") or "python").lower() not in SCRIPT_FORMATS:
+            add(script, _script_format_refusal("camunda:script scriptFormat", script.get("scriptFormat")))
     for tag in ("serviceTask", "sendTask", "businessRuleTask"):
         for node in root.iter(f"{B}{tag}"):
             _lint_service(node, tag, add, check_expression, known_topics)
@@ -375,6 +621,60 @@ def _lint_tree(
             )
 
 
+def _check_timer_value(node: Any, tag: str, add: Any) -> None:
+    """A literal date, duration or cycle must be one the engine can schedule; say so at deploy.
+
+    A process's timer start events are checked by the parser (engine.timer_start). A cron
+    `timeCycle` on an intermediate or boundary timer is not run by this engine yet.
+    """
+    event = node.getparent().getparent() if node.getparent() is not None else None
+    if event is not None and is_process_timer_start(event):
+        return
+    text = node.text.strip()
+    try:
+        if tag == "timeDate":
+            timer_schedule.parse_date(text, UTC)
+        elif tag == "timeDuration":
+            timer_schedule.parse_duration(text)
+        elif not text.upper().startswith("R"):
+            timer_schedule.check_cron(text)
+            add(
+                node,
+                f"timer timeCycle {text!r} is a cron expression, which this engine runs only on a "
+                "process's timer start event; on an intermediate or boundary timer write an ISO 8601 "
+                "repetition such as R/PT5M",
+            )
+    except timer_schedule.TimerSpecError as err:
+        add(node, f"timer {tag}: {err}")
+
+
+#: Script languages the enabled script engine runs (engine.script_engine is Python only).
+SCRIPT_FORMATS = frozenset({"python", "py"})
+
+
+def _script_format_refusal(attribute: str, script_format: str | None) -> str:
+    return (
+        f"{attribute} {script_format!r} is not supported: this engine runs Python scripts only; "
+        "rewrite the script in Python (scriptFormat python) or move the logic to a service task "
+        "with a handler"
+    )
+
+
+def _way_out(error: str) -> str:
+    """What to do instead of a Camunda construct the safe evaluator does not run."""
+    if "'dateTime()'" in error:
+        return (
+            " Joda's dateTime() is not available: pass the moment in as a Date variable, "
+            "or write an ISO 8601 date or duration (e.g. P2D) literally."
+        )
+    if "not an allowed method" in error or "not an allowed function" in error:
+        return (
+            " Java beans and their methods are not available: serve the work with a handler "
+            '(camunda:type="external" camunda:topic="...") and compare the variables it sets.'
+        )
+    return ""
+
+
 _KNOWN_NAMESPACES = {
     BPMN_NS,
     "http://www.omg.org/spec/BPMN/20100524/DI",
@@ -387,20 +687,20 @@ _KNOWN_NAMESPACES = {
 
 
 def _lint_service(node: Any, tag: str, add: Any, check_expression: Any, known_topics: Any) -> None:
-    if tag == "businessRuleTask":
-        if node.get(f"{CAMUNDA}decisionRef"):
-            add(
-                node,
-                "business rule tasks calling DMN decisions are not supported; "
-                "use a service task with a handler",
-            )
-        return
+    if tag == "businessRuleTask" and node.get(f"{CAMUNDA}decisionRef") is not None:
+        return  # a decision table: its attributes are checked by the parser (engine.decision_task)
     try:
         call = parse_service_call(node)
     except ValidationException as err:
         add(node, str(err.args[0]))
         return
-    if call.implementation == "external" and not call.topic:
+    if tag == "businessRuleTask" and call.implementation == "none":
+        add(
+            node,
+            "a business rule task needs camunda:decisionRef (the decision table to evaluate) or an "
+            'implementation (camunda:type="external" with a topic); set it in Camunda Modeler',
+        )
+    elif call.implementation == "external" and not call.topic:
         add(node, "external service task has no camunda:topic; set the topic in Camunda Modeler")
     elif call.implementation == "expression":
         check_expression(node, call.expression, "camunda:expression")

@@ -17,11 +17,16 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from engine.definitions import is_bpmn_name, parse_resources, sha256
+from engine.definitions import parse_resources, sha256
+from engine.dmn.model import Decision
+from engine.dmn.parse import parse_dmn
 from engine.errors import EngineError
+from engine.form_refs import catalog_of, deployed_forms
 from engine.handlers import HandlerRegistry, topic_catalog
 from engine.parser import MAX_RESOURCE_BYTES, Problem
-from engine.store import Deployment, ProcessDefinition, Resource
+from engine.retention import effective_ttl
+from engine.store import DecisionDefinition, Deployment, ProcessDefinition, Resource
+from engine.timer_start import schedule_on_deploy, server_zone, timer_starts
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +52,8 @@ class DeployedDefinition:
     resource: str
     deployment_id: str
     new: bool
+    history_ttl: int | None = None  # days that apply to its finished instances (None: kept)
+    history_ttl_source: str = "none"  # diagram | default | none
 
 
 @dataclass
@@ -59,6 +66,7 @@ class DeployReport:
     tenant_id: str | None
     deployed_at: datetime
     definitions: list[DeployedDefinition] = field(default_factory=list)
+    decisions: list[DeployedDefinition] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     duplicate: bool = False
 
@@ -69,6 +77,9 @@ class DeployReport:
         ]
         for d in self.definitions:
             out.append(f"  {d.key} version {d.version}{'' if d.new else ' (unchanged)'}  id={d.id}")
+            out.append(f"    history time to live: {ttl_phrase(d.history_ttl, d.history_ttl_source)}")
+        for d in self.decisions:
+            out.append(f"  decision {d.key} version {d.version}{'' if d.new else ' (unchanged)'}  id={d.id}")
         for w in self.warnings:
             out.append(f"  warning: {w}")
         return out
@@ -87,18 +98,30 @@ def deploy(
     known_topics: HandlerRegistry | Iterable[str] = (),
     user: str | None = None,
     now: datetime | None = None,
+    default_history_ttl: int | None = None,
 ) -> DeployReport:
-    """Validate and store `resources` ({file name: bytes}); raise DeployError listing every problem."""
+    """Validate and store `resources` ({file name: bytes}); raise DeployError listing every problem.
+
+    `default_history_ttl` (days) is what applies to diagrams without camunda:historyTimeToLive;
+    the report says, per definition, which one applies.
+    """
     now = now or datetime.now(UTC)
     resources = dict(resources)
     problems = _check_envelope(resources)
     if problems:
         raise DeployError(problems)
-    parsed = parse_resources(resources, allow_scripts=allow_scripts, known_topics=topic_catalog(known_topics))
-    if parsed.errors:
-        raise DeployError(parsed.errors, parsed.warnings)
-    if not any(is_bpmn_name(n) for n in resources):
-        raise DeployError([Problem("(deployment)", "no .bpmn resource was sent; attach the diagram file")])
+    with session_factory() as session:
+        stored_forms = deployed_forms(session)
+    own_forms = [(n, c) for n, c in resources.items() if n.lower().endswith(".form")]
+    parsed = parse_resources(
+        resources,
+        allow_scripts=allow_scripts,
+        known_topics=topic_catalog(known_topics),
+        form_catalog=catalog_of(stored_forms + own_forms),
+    )
+    decisions = parse_dmn(resources)
+    if parsed.errors or decisions.errors:
+        raise DeployError(parsed.errors + decisions.errors, parsed.warnings)
 
     for attempt in range(3):
         try:
@@ -106,12 +129,14 @@ def deploy(
                 session_factory,
                 resources,
                 parsed,
+                decisions.decisions,
                 name=name,
                 source=source,
                 tenant_id=tenant_id,
                 duplicate_filtering=duplicate_filtering or changed_only,
                 user=user,
                 now=now,
+                default_ttl=default_history_ttl,
             )
         except IntegrityError:
             if attempt == 2:
@@ -121,6 +146,11 @@ def deploy(
 
 
 def _check_envelope(resources: dict[str, bytes]) -> list[Problem]:
+    """What is wrong with the deployment as a whole, before any resource is parsed.
+
+    Any resource may be deployed, as Camunda deploys a .form or a .txt on its own (forms
+    become resolvable by formRef, .dmn files decision definitions).
+    """
     problems = []
     if not resources:
         problems.append(Problem("(deployment)", "no resources were sent"))
@@ -142,10 +172,25 @@ def _check_envelope(resources: dict[str, bytes]) -> list[Problem]:
     return problems
 
 
-def _store(session_factory, resources, parsed, *, name, source, tenant_id, duplicate_filtering, user, now):
+def _store(
+    session_factory,
+    resources,
+    parsed,
+    decisions,
+    *,
+    name,
+    source,
+    tenant_id,
+    duplicate_filtering,
+    user,
+    now,
+    default_ttl,
+):
     with session_factory() as session, session.begin():
         reused: dict[str, ProcessDefinition] = {}
+        reused_decisions: dict[str, DecisionDefinition] = {}
         if duplicate_filtering:
+            reused_decisions = _unchanged_decisions(session, resources, decisions)
             for key, info in parsed.processes.items():
                 latest = session.scalars(
                     select(ProcessDefinition)
@@ -154,8 +199,10 @@ def _store(session_factory, resources, parsed, *, name, source, tenant_id, dupli
                 ).first()
                 if latest is not None and latest.sha256 == sha256(resources[info.resource]):
                     reused[key] = latest
-        if parsed.processes and len(reused) == len(parsed.processes):
-            first = next(iter(reused.values()))
+        if (parsed.processes or decisions) and (
+            len(reused) == len(parsed.processes) and len(reused_decisions) == len(decisions)
+        ):
+            first = next(iter([*reused.values(), *reused_decisions.values()]))
             deployment = session.get(Deployment, first.deployment_id)
             report = DeployReport(
                 deployment.id,
@@ -166,7 +213,8 @@ def _store(session_factory, resources, parsed, *, name, source, tenant_id, dupli
                 warnings=parsed.warnings,
                 duplicate=True,
             )
-            report.definitions = [_describe(d, new=False) for d in reused.values()]
+            report.definitions = [_describe(d, False, default_ttl) for d in reused.values()]
+            report.decisions = [_describe(d, False, None) for d in reused_decisions.values()]
             return report
 
         deployment = Deployment(
@@ -185,14 +233,9 @@ def _store(session_factory, resources, parsed, *, name, source, tenant_id, dupli
         report = DeployReport(deployment.id, name, source, tenant_id, now, warnings=parsed.warnings)
         for key, info in parsed.processes.items():
             if key in reused:
-                report.definitions.append(_describe(reused[key], new=False))
+                report.definitions.append(_describe(reused[key], False, default_ttl))
                 continue
-            version = (
-                session.scalar(
-                    select(func.max(ProcessDefinition.version)).where(ProcessDefinition.key == key)
-                )
-                or 0
-            ) + 1
+            version = _next_version(session, ProcessDefinition, key)
             definition = ProcessDefinition(
                 id=f"{key}:{version}:{uuid.uuid4()}",
                 key=key,
@@ -204,17 +247,89 @@ def _store(session_factory, resources, parsed, *, name, source, tenant_id, dupli
                 deployed_at=now,
                 start_form=info.start_form.to_dict() if info.start_form.fields else None,
                 message_starts=info.message_starts,
+                history_ttl=info.history_ttl,
             )
             session.add(definition)
             session.flush()
-            report.definitions.append(_describe(definition, new=True))
+            schedule_on_deploy(
+                session,
+                definition_id=definition.id,
+                key=key,
+                schedules=timer_starts(info.spec),
+                now=now,
+                zone=server_zone(),
+            )
+            report.definitions.append(_describe(definition, True, default_ttl))
+        report.decisions = _store_decisions(
+            session, deployment.id, resources, decisions, reused_decisions, now
+        )
         log.info(
             "deployment %s stored: %s",
             deployment.id,
-            ", ".join(f"{d.key} v{d.version}" for d in report.definitions),
+            ", ".join(f"{d.key} v{d.version}" for d in [*report.definitions, *report.decisions]),
         )
         return report
 
 
-def _describe(d: ProcessDefinition, new: bool) -> DeployedDefinition:
-    return DeployedDefinition(d.id, d.key, d.name, d.version, d.resource_name, d.deployment_id, new)
+def _next_version(session, model, key: str) -> int:
+    """One past the latest version of `key` (process or decision definition), 1 for a new key."""
+    return (session.scalar(select(func.max(model.version)).where(model.key == key)) or 0) + 1
+
+
+def _unchanged_decisions(
+    session, resources: Mapping[str, bytes], decisions: Mapping[str, Decision]
+) -> dict[str, DecisionDefinition]:
+    """Decisions whose latest version came from a resource with these very bytes."""
+    unchanged = {}
+    for key, decision in decisions.items():
+        latest = session.scalars(
+            select(DecisionDefinition)
+            .where(DecisionDefinition.key == key)
+            .order_by(DecisionDefinition.version.desc())
+        ).first()
+        if latest is not None and latest.sha256 == sha256(resources[decision.resource]):
+            unchanged[key] = latest
+    return unchanged
+
+
+def _store_decisions(session, deployment_id, resources, decisions, reused, now) -> list[DeployedDefinition]:
+    """A new version of each decision whose file changed; the others are reported unchanged."""
+    stored = []
+    for key, decision in decisions.items():
+        if key in reused:
+            stored.append(_describe(reused[key], False, None))
+            continue
+        version = _next_version(session, DecisionDefinition, key)
+        row = DecisionDefinition(
+            id=f"{key}:{version}:{uuid.uuid4()}",
+            key=key,
+            name=decision.name,
+            version=version,
+            version_tag=decision.version_tag,
+            history_ttl=decision.history_ttl,
+            deployment_id=deployment_id,
+            resource_name=decision.resource,
+            sha256=sha256(resources[decision.resource]),
+            deployed_at=now,
+        )
+        session.add(row)
+        session.flush()
+        stored.append(_describe(row, True, None))
+    return stored
+
+
+def _describe(
+    d: ProcessDefinition | DecisionDefinition, new: bool, default_ttl: int | None
+) -> DeployedDefinition:
+    ttl, source = effective_ttl(d.history_ttl, default_ttl)
+    return DeployedDefinition(
+        d.id, d.key, d.name, d.version, d.resource_name, d.deployment_id, new, ttl, source
+    )
+
+
+def ttl_phrase(days: int | None, source: str) -> str:
+    """How the deploy report names the time to live that applies and where it comes from."""
+    if days is None:
+        return "none: finished instances are kept (set camunda:historyTimeToLive or HISTORY_TIME_TO_LIVE)"
+    origin = "from the diagram" if source == "diagram" else "the default, HISTORY_TIME_TO_LIVE"
+    return f"{days} days ({origin})"

@@ -8,48 +8,80 @@ Modeler so analysts recognise their own drawing.
 
 Parsing and layout are cached per document (the bytes are the key), and everything that
 does not depend on the instance is pre-rendered, so a page with a diagram only pays for
-joining strings.
+joining strings. This module parses and lays out; the pieces it draws with live beside it:
+diagram_text (escaping, widths, wrapped labels), diagram_shapes (icons, markers, edge paths)
+and diagram_overlays (state colours, counts, failed badges, the heat map).
 """
 
 from __future__ import annotations
 
-import math
-import re
-import unicodedata
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 
 from lxml import etree
 
-from engine.errors import EngineError
-from engine.parser import UnsafeXmlError, load_xml
+from engine.diagram_document import (
+    _ACTIVITIES,
+    _CONTAINERS,
+    _DATA,
+    _EVENTS,
+    _GATEWAYS,
+    DiagramError,
+    _bool,
+    _bounds,
+    _choose_plane,
+    _colors,
+    _Document,
+    _float,
+    _label_bounds,
+    _local,
+    _parse,
+)
+from engine.diagram_overlays import _STYLE, _count_badge, _failed_badge, _heat_overlay, _human
+from engine.diagram_shapes import (
+    _DASH_DOT,
+    _DASHED,
+    _SOLID,
+    _WHITE,
+    _activity_markers,
+    _arrowhead,
+    _circle,
+    _condition_marker,
+    _cross,
+    _default_marker,
+    _envelope,
+    _event_icon,
+    _line,
+    _midpoint,
+    _polygon,
+    _pts,
+    _recolor,
+    _regular,
+    _rounded_path,
+    _task_icon,
+)
+from engine.diagram_text import (
+    _XML_DECLARATION,
+    EMBEDDED_FONT,
+    EXTERNAL_FONT,
+    EXTERNAL_LABEL_WIDTH,
+    FONT,
+    INK,
+    LINE_HEIGHT,
+    PAPER,
+    _esc,
+    _LabelBox,
+    _n,
+    _wrap,
+)
 
 __all__ = ["STATES", "DiagramError", "render_svg"]
-
-BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-BIOC_NS = "http://bpmn.io/schema/bpmn/biocolor/1.0"
-OMG_COLOR_NS = "http://www.omg.org/spec/BPMN/non-normative/color/1.0"
 
 STATES = ("completed", "active", "failed")
 """The element states the UI can highlight; anything else is a caller bug."""
 
-INK = "#22242a"
-PAPER = "#ffffff"
-FONT = "Arial, sans-serif"
-EMBEDDED_FONT = 12.0
-EXTERNAL_FONT = 11.0
-LINE_HEIGHT = 1.2
 MARGIN = 24.0
-EXTERNAL_LABEL_WIDTH = 90.0
-
-
-class DiagramError(EngineError):
-    """The document cannot be drawn: unparseable XML, no DI for the process, broken bounds."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(f"Cannot draw the diagram: {reason}")
 
 
 # --------------------------------------------------------------------------- public API
@@ -62,8 +94,12 @@ def render_svg(
     states: Mapping[str, str] | None = None,
     counts: Mapping[str, int] | None = None,
     labels: Mapping[str, str] | None = None,
+    heat: Mapping[str, tuple[float, str]] | None = None,
 ) -> str:
     """Return a standalone SVG of the process diagram with states and counts painted on.
+
+    `heat` maps element ids to (intensity 0..1, caption): a heat map of where instances wait,
+    painted as a translucent yellow-to-red wash with the caption (e.g. "4.5 h") under the element.
 
     The UI embeds the result inline, so the markup is self-contained (styles included, no
     ids that could clash between two diagrams on one page). `states` maps element ids to
@@ -82,363 +118,10 @@ def render_svg(
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise DiagramError(f"element {element_id!r} has count {count!r}; counts are whole numbers >= 0")
     model = _model(bytes(bpmn_xml), process_id)
-    return model.render(states, counts, labels or {})
-
-
-# --------------------------------------------------------------------------- text
-
-
-_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
-_INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_SAFE_COLOR = re.compile(r"^(#[0-9a-fA-F]{3,8}|[a-zA-Z]{3,20}|rgba?\([0-9.,%\s]{5,40}\))$")
-
-# Arial advance widths (1/1000 em) for printable ASCII 32..126; labels are wrapped with
-# these so the lines break close to where the browser would.
-_ASCII_WIDTHS = (
-    278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278,
-    556, 556, 556, 556, 556, 556, 556, 556, 556, 556, 278, 278, 584, 584, 584, 556,
-    1015, 667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722, 778,
-    667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611, 278, 278, 278, 469, 556,
-    333, 556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833, 556, 556,
-    556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500, 334, 260, 334, 584,
-)  # fmt: skip
-
-
-def _esc(text: str) -> str:
-    """Escape for both text and attribute values; drop characters XML 1.0 forbids."""
-    text = _INVALID_XML_CHARS.sub("", text)
-    return (
-        text.replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace('"', "&quot;")
-        .replace("'", "&#39;")
-    )
-
-
-def _char_width(char: str) -> float:
-    code = ord(char)
-    if 32 <= code <= 126:
-        return _ASCII_WIDTHS[code - 32] / 1000
-    if unicodedata.east_asian_width(char) in ("W", "F"):
-        return 1.0
-    if unicodedata.combining(char):
-        return 0.0
-    if 0x400 <= code <= 0x4FF:  # Cyrillic: capitals are wide, lower case close to Latin
-        return 0.68 if char.isupper() else 0.56
-    return 0.6
-
-
-def _text_width(text: str, size: float) -> float:
-    return sum(_char_width(c) for c in text) * size
-
-
-def _wrap(text: str, max_width: float, size: float) -> list[str]:
-    """Break text into lines no wider than max_width, splitting over-long words too."""
-    max_width = max(max_width, size)
-    lines: list[str] = []
-    for paragraph in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        current = ""
-        for word in paragraph.split():
-            candidate = f"{current} {word}" if current else word
-            if _text_width(candidate, size) <= max_width:
-                current = candidate
-                continue
-            if current:
-                lines.append(current)
-            current = ""
-            while _text_width(word, size) > max_width and len(word) > 1:
-                cut = 1
-                while cut < len(word) and _text_width(word[: cut + 1], size) <= max_width:
-                    cut += 1
-                lines.append(word[:cut])
-                word = word[cut:]
-            current = word
-        lines.append(current)
-    while lines and not lines[-1]:
-        lines.pop()
-    return lines
-
-
-@dataclass(frozen=True, slots=True)
-class _LabelBox:
-    """Where a label goes: a box, an alignment and a font size; `vertical` turns it 90°."""
-
-    x: float
-    y: float
-    width: float
-    height: float
-    align: str  # "center-middle" | "center-top" | "left-top"
-    size: float
-    padding: float = 0.0
-    vertical: bool = False
-    color: str = INK
-
-    def render(self, text: str) -> str:
-        if not text.strip():
-            return ""
-        size = self.size
-        line_height = size * LINE_HEIGHT
-        if self.vertical:
-            # Laid out horizontally in a box as long as the band, then turned to read bottom-up.
-            box_w, box_h = self.height, self.width
-        else:
-            box_w, box_h = self.width, self.height
-        lines = _wrap(text, box_w - 2 * self.padding, size)
-        total = len(lines) * line_height
-        if self.align == "center-middle":
-            top = (box_h - total) / 2
-        else:
-            top = self.padding
-        if self.align == "left-top":
-            anchor, tx = "start", self.padding
-        else:
-            anchor, tx = "middle", box_w / 2
-        spans = "".join(
-            f'<tspan x="{_n(tx)}" y="{_n(top + i * line_height + size * 0.96)}">{_esc(line)}</tspan>'
-            for i, line in enumerate(lines)
-        )
-        if self.vertical:
-            transform = f"translate({_n(self.x)} {_n(self.y + self.height)}) rotate(-90)"
-        else:
-            transform = f"translate({_n(self.x)} {_n(self.y)})"
-        return (
-            f'<text class="bpmn-text" transform="{transform}" font-size="{_n(size)}" fill="{self.color}" '
-            f'text-anchor="{anchor}">{spans}</text>'
-        )
-
-
-# --------------------------------------------------------------------------- geometry
-
-
-def _n(value: float) -> str:
-    """Compact number formatting: SVG size matters when a page shows many diagrams."""
-    text = f"{value:.2f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
-
-
-def _pts(points: Iterable[tuple[float, float]]) -> str:
-    return " ".join(f"{_n(x)},{_n(y)}" for x, y in points)
-
-
-def _polygon(points: Iterable[tuple[float, float]], attrs: str) -> str:
-    return f'<polygon points="{_pts(points)}" {attrs}/>'
-
-
-def _circle(cx: float, cy: float, r: float, attrs: str) -> str:
-    return f'<circle cx="{_n(cx)}" cy="{_n(cy)}" r="{_n(max(r, 0.5))}" {attrs}/>'
-
-
-def _line(x1: float, y1: float, x2: float, y2: float, attrs: str) -> str:
-    return f'<line x1="{_n(x1)}" y1="{_n(y1)}" x2="{_n(x2)}" y2="{_n(y2)}" {attrs}/>'
-
-
-def _cross(cx: float, cy: float, length: float, half: float, angle: float) -> list[tuple[float, float]]:
-    """A plus sign as one polygon (arms `length` from the centre), turned by `angle` degrees."""
-    raw = [
-        (-half, -length), (half, -length), (half, -half), (length, -half), (length, half),
-        (half, half), (half, length), (-half, length), (-half, half), (-length, half),
-        (-length, -half), (-half, -half),
-    ]  # fmt: skip
-    a = math.radians(angle)
-    ca, sa = math.cos(a), math.sin(a)
-    return [(cx + x * ca - y * sa, cy + x * sa + y * ca) for x, y in raw]
-
-
-def _regular(cx: float, cy: float, r: float, corners: int, start: float = -90.0) -> list[tuple[float, float]]:
-    return [
-        (cx + r * math.cos(math.radians(start + i * 360 / corners)),
-         cy + r * math.sin(math.radians(start + i * 360 / corners)))
-        for i in range(corners)
-    ]  # fmt: skip
-
-
-def _scaled(
-    cx: float, cy: float, u: float, points: Iterable[tuple[float, float]]
-) -> list[tuple[float, float]]:
-    return [(cx + x * u, cy + y * u) for x, y in points]
-
-
-# --------------------------------------------------------------------------- icons
-
-_STROKE = f'fill="none" stroke="{INK}"'
-_DASHED = ' stroke-dasharray="4 3"'
-_DASH_DOT = ' stroke-dasharray="10 6 0 6" stroke-linecap="round"'
-_WHITE = f'fill="{PAPER}" stroke="{INK}"'
-_SOLID = f'fill="{INK}" stroke="{INK}"'
-
-
-def _envelope(cx: float, cy: float, w: float, h: float, filled: bool, width: float = 1.0) -> str:
-    x, y = cx - w / 2, cy - h / 2
-    body = _SOLID if filled else _WHITE
-    flap = PAPER if filled else INK
-    return (
-        f'<rect x="{_n(x)}" y="{_n(y)}" width="{_n(w)}" height="{_n(h)}" {body} stroke-width="{width}"/>'
-        f'<polyline points="{_pts([(x, y), (cx, cy + h * 0.12), (x + w, y)])}" fill="none" '
-        f'stroke="{flap}" stroke-width="{width}"/>'
-    )
-
-
-def _event_icon(kind: str, cx: float, cy: float, r: float, filled: bool) -> str:
-    """Draw an event-definition icon centred in an event of radius r (bpmn-js shapes)."""
-    u = r / 18
-    fill = _SOLID if filled else _WHITE
-    sw = f'stroke-width="{_n(1.2 * u + 0.3)}" stroke-linejoin="round"'
-    if kind == "message":
-        return _envelope(cx, cy, 20 * u, 14 * u, filled)
-    if kind == "timer":
-        rt = 0.6 * r
-        ticks = "".join(
-            _line(
-                cx + rt * 0.78 * math.cos(a), cy + rt * 0.78 * math.sin(a),
-                cx + rt * 0.95 * math.cos(a), cy + rt * 0.95 * math.sin(a),
-                f'stroke="{INK}" stroke-width="1"',
-            )
-            for a in (math.radians(k * 30) for k in range(12))
-        )  # fmt: skip
-        hand_points = _pts([(cx, cy - rt * 0.7), (cx, cy), (cx + rt * 0.5, cy - rt * 0.25)])
-        hands = f'<polyline points="{hand_points}" {_STROKE} stroke-width="{_n(1.5 * u)}"/>'
-        return _circle(cx, cy, rt, f'{_WHITE} stroke-width="{_n(2 * u)}"') + ticks + hands
-    if kind == "conditional":
-        w, h = 14 * u, 17 * u
-        x, y = cx - w / 2, cy - h / 2
-        rows = "".join(
-            _line(x + 2.5 * u, row, x + w - 2.5 * u, row, f'stroke="{INK}" stroke-width="1"')
-            for row in (y + (3.2 + 2.7 * i) * u for i in range(5))
-        )
-        return (
-            f'<rect x="{_n(x)}" y="{_n(y)}" width="{_n(w)}" height="{_n(h)}" {_WHITE} stroke-width="1"/>'
-            + rows
-        )
-    if kind == "link":
-        pts = [(-9, -3), (2, -3), (2, -8), (9.5, 0), (2, 8), (2, 3), (-9, 3)]
-        return _polygon(_scaled(cx, cy, u, pts), f"{fill} {sw}")
-    if kind == "signal":
-        return _polygon(_scaled(cx, cy, u, [(0, -10), (9, 6), (-9, 6)]), f"{fill} {sw}")
-    if kind == "error":
-        pts = [(-8.5, 9.5), (-3, -6.5), (2, 2), (8.5, -9.5), (4, 7), (-1, -1.5)]
-        return _polygon(_scaled(cx, cy, u, pts), f"{fill} {sw}")
-    if kind == "escalation":
-        return _polygon(_scaled(cx, cy, u, [(0, -10), (7, 9), (0, 1.5), (-7, 9)]), f"{fill} {sw}")
-    if kind == "compensate":
-        left = _scaled(cx, cy, u, [(-9.5, 0), (-0.5, -6.5), (-0.5, 6.5)])
-        right = _scaled(cx, cy, u, [(-0.5, 0), (8.5, -6.5), (8.5, 6.5)])
-        return _polygon(left, f"{fill} {sw}") + _polygon(right, f"{fill} {sw}")
-    if kind == "cancel":
-        return _polygon(_cross(cx, cy, 9.5 * u, 2.2 * u, 45), f"{fill} {sw}")
-    if kind == "terminate":
-        return _circle(cx, cy, 0.58 * r, _SOLID)
-    if kind == "multiple":
-        return _polygon(_regular(cx, cy, 9.5 * u, 5), f"{fill} {sw}")
-    if kind == "parallelMultiple":
-        return _polygon(_cross(cx, cy, 9.5 * u, 2.6 * u, 0), f"{_WHITE} {sw}")
-    return ""
-
-
-def _gear(cx: float, cy: float, r: float) -> str:
-    outer, inner, teeth = r, r * 0.7, 8
-    pts: list[tuple[float, float]] = []
-    for i in range(teeth):
-        base = i * 360 / teeth
-        for angle, radius in ((base - 16, inner), (base - 10, outer), (base + 10, outer), (base + 16, inner)):
-            pts.append(
-                (cx + radius * math.cos(math.radians(angle)), cy + radius * math.sin(math.radians(angle)))
-            )
-    return _polygon(pts, f'{_WHITE} stroke-width="1"') + _circle(
-        cx, cy, r * 0.32, f'{_WHITE} stroke-width="1"'
-    )
-
-
-_HAIR = "M10.4 10.4c0-3.4 2-5.2 4.6-5.2s4.6 1.8 4.6 5.2c-1.4-1.8-3.6-1.6-4.6-3-1 1.4-3.2 1.2-4.6 3z"
-
-
-def _task_icon(kind: str) -> str:
-    """The type marker in a task's top-left corner, in task-local coordinates."""
-    if kind == "userTask":
-        return (
-            f'<path d="M6.5 25.5v-3.5c0-4 3.6-6.2 8.5-6.2s8.5 2.2 8.5 6.2v3.5z" {_WHITE} stroke-width="1"/>'
-            f'<path d="M11.5 17.2l3.5 4 3.5-4" {_STROKE} stroke-width="1"/>'
-            + _circle(15, 10.5, 4.6, f'{_WHITE} stroke-width="1"')
-            + f'<path d="{_HAIR}" {_SOLID} stroke-width="0.8"/>'
-        )
-    if kind == "serviceTask":
-        return _gear(18.5, 18.5, 6.5) + _gear(12.5, 12.5, 8)
-    if kind == "scriptTask":
-        return (
-            f'<path d="M9 6h12c-3 3-3 6 0 9s3 6 0 9H9c3-3 3-6 0-9s-3-6 0-9z" {_WHITE} stroke-width="1"/>'
-            f'<path d="M10.5 10h7M11.5 14h7M12 18h7M11 22h7" {_STROKE} stroke-width="1"/>'
-        )
-    if kind == "sendTask":
-        return _envelope(16, 14, 20, 14, True)
-    if kind == "receiveTask":
-        return _envelope(16, 14, 20, 14, False)
-    if kind == "manualTask":
-        return (
-            f'<path d="M5 13.5c2-2.5 4.5-3.5 7.5-3.5h10c1.6 0 1.6 2.6 0 2.6h-7h9c1.6 0 1.6 2.6 0 2.6h-9'
-            f'h8c1.6 0 1.6 2.6 0 2.6h-8h6.5c1.6 0 1.6 2.6 0 2.6h-12c-2.5 0-4-.8-5-1.6z" {_WHITE} '
-            f'stroke-width="1" stroke-linejoin="round"/>'
-        )
-    if kind == "businessRuleTask":
-        return (
-            f'<rect x="7" y="8" width="19" height="13" {_WHITE} stroke-width="1"/>'
-            f'<rect x="7" y="8" width="19" height="4" {_SOLID} stroke-width="1"/>'
-            f'<path d="M7 16.5h19M12.5 12v9" {_STROKE} stroke-width="1"/>'
-        )
-    return ""
-
-
-def _activity_markers(markers: list[str], w: float, h: float) -> str:
-    """Bottom-centre markers (sub-process +, loop, multi-instance, compensation, ad hoc)."""
-    if not markers:
-        return ""
-    size, gap = 14.0, 4.0
-    total = len(markers) * size + (len(markers) - 1) * gap
-    x = w / 2 - total / 2
-    y = h - size - 4
-    out = []
-    stroke = f'fill="none" stroke="{INK}" stroke-width="1.5"'
-    bar = f'stroke="{INK}" stroke-width="2"'
-    for marker in markers:
-        cx, cy = x + size / 2, y + size / 2
-        if marker == "collapsed":
-            out.append(
-                f'<rect x="{_n(x)}" y="{_n(y)}" width="{_n(size)}" height="{_n(size)}" '
-                f'{_WHITE} stroke-width="1"/>'
-                + _line(cx, y + 3, cx, y + size - 3, f'stroke="{INK}" stroke-width="1.5"')
-                + _line(x + 3, cy, x + size - 3, cy, f'stroke="{INK}" stroke-width="1.5"')
-            )
-        elif marker == "parallel":
-            out.append(
-                "".join(_line(x + 3 + 4 * i, y + 1, x + 3 + 4 * i, y + size - 1, bar) for i in range(3))
-            )
-        elif marker == "sequential":
-            out.append(
-                "".join(_line(x + 1, y + 3 + 4 * i, x + size - 1, y + 3 + 4 * i, bar) for i in range(3))
-            )
-        elif marker == "loop":
-            # An arc open at the bottom left, arrowhead on its end following the tangent.
-            r = size / 2 - 1.5
-            start, end = math.radians(60), math.radians(140)
-            sx, sy = cx + r * math.cos(start), cy + r * math.sin(start)
-            ex, ey = cx + r * math.cos(end), cy + r * math.sin(end)
-            tx, ty = math.sin(end), -math.cos(end)  # travelling towards smaller angles
-            nx, ny = -ty, tx
-            head = [(ex + tx * 4, ey + ty * 4), (ex + nx * 3, ey + ny * 3), (ex - nx * 3, ey - ny * 3)]
-            out.append(
-                f'<path d="M{_n(sx)} {_n(sy)}A{_n(r)} {_n(r)} 0 1 0 {_n(ex)} {_n(ey)}" {stroke}/>'
-                + _polygon(head, f'fill="{INK}" stroke="{INK}" stroke-width="1"')
-            )
-        elif marker == "compensation":
-            out.append(
-                _polygon([(x, cy), (cx, y + 2), (cx, y + size - 2)], f'{_WHITE} stroke-width="1"')
-                + _polygon(
-                    [(cx, cy), (x + size, y + 2), (x + size, y + size - 2)], f'{_WHITE} stroke-width="1"'
-                )
-            )
-        elif marker == "adhoc":
-            out.append(f'<path d="M{_n(x)} {_n(cy + 1)}c2.5-5 5-5 7 -1s4.5 4 7-1" {stroke}/>')
-        x += size + gap
-    return "".join(out)
+    for element_id, (intensity, _caption) in (heat or {}).items():
+        if not 0 <= intensity <= 1:
+            raise DiagramError(f"element {element_id!r} has heat {intensity!r}; use a value from 0 to 1")
+    return model.render(states, counts, labels or {}, heat or {})
 
 
 # --------------------------------------------------------------------------- the model
@@ -471,7 +154,13 @@ class _Model:
     items: tuple[_Item, ...]
     view: tuple[float, float, float, float]
 
-    def render(self, states: Mapping[str, str], counts: Mapping[str, int], labels: Mapping[str, str]) -> str:
+    def render(
+        self,
+        states: Mapping[str, str],
+        counts: Mapping[str, int],
+        labels: Mapping[str, str],
+        heat: Mapping[str, tuple[float, str]] | None = None,
+    ) -> str:
         vx, vy, vw, vh = self.view
         out = [
             f'<svg xmlns="http://www.w3.org/2000/svg" class="bpmn-diagram" '
@@ -507,6 +196,8 @@ class _Model:
             if ext:
                 external.append(f'<g class="bpmn-label" data-label-for="{_esc(eid)}">{ext}</g>')
             count = counts.get(eid)
+            if heat and eid in heat and item.kind == "shape":
+                overlays.insert(0, _heat_overlay(eid, *heat[eid], item.bbox))
             if count:
                 overlays.append(_count_badge(eid, count, item.bbox))
             if state == "failed":
@@ -519,251 +210,7 @@ class _Model:
         return "".join(out)
 
 
-_STYLE = (
-    "<style>"
-    ".bpmn-diagram .bpmn-text{font-family:" + FONT + "}"
-    ".bpmn-diagram .bpmn-state-completed .bpmn-body{stroke:#2f8f46;fill:#e7f5ea}"
-    ".bpmn-diagram .bpmn-edge.bpmn-state-completed .bpmn-body{fill:none}"
-    ".bpmn-diagram .bpmn-state-completed .bpmn-arrow{stroke:#2f8f46}"
-    ".bpmn-diagram .bpmn-state-completed .bpmn-arrow-solid{fill:#2f8f46}"
-    ".bpmn-diagram .bpmn-state-active .bpmn-body{stroke:#1f6fd1;fill:#e6f0fc;stroke-width:4px}"
-    ".bpmn-diagram .bpmn-edge.bpmn-state-active .bpmn-body{fill:none;stroke-width:3px}"
-    ".bpmn-diagram .bpmn-state-active .bpmn-arrow{stroke:#1f6fd1}"
-    ".bpmn-diagram .bpmn-state-active .bpmn-arrow-solid{fill:#1f6fd1}"
-    ".bpmn-diagram .bpmn-state-failed .bpmn-body{stroke:#d0021b;fill:#fdeaea}"
-    ".bpmn-diagram .bpmn-edge.bpmn-state-failed .bpmn-body{fill:none}"
-    ".bpmn-diagram .bpmn-state-failed .bpmn-arrow{stroke:#d0021b}"
-    ".bpmn-diagram .bpmn-state-failed .bpmn-arrow-solid{fill:#d0021b}"
-    ".bpmn-diagram .bpmn-overlay text{font-family:" + FONT + ";font-weight:bold}"
-    "</style>"
-)
-
-
-def _human(bpmn_type: str) -> str:
-    """'userTask' -> 'User task', for titles of unnamed elements."""
-    words = re.sub(r"(?<!^)([A-Z])", r" \1", bpmn_type).lower()
-    return words[:1].upper() + words[1:] if words else "Element"
-
-
-def _count_badge(element_id: str, count: int, bbox: tuple[float, float, float, float]) -> str:
-    x, y, _w, h = bbox
-    text = str(count)
-    width = max(20.0, _text_width(text, 11) * 1.1 + 12)
-    left, top = x - 8, y + h - 10
-    return (
-        f'<g class="bpmn-overlay bpmn-count" data-overlay-for="{_esc(element_id)}">'
-        f"<title>{count}</title>"
-        f'<rect x="{_n(left)}" y="{_n(top)}" width="{_n(width)}" height="18" rx="9" ry="9" '
-        f'fill="#1f6fd1" stroke="{PAPER}" stroke-width="1.5"/>'
-        f'<text x="{_n(left + width / 2)}" y="{_n(top + 13)}" font-size="11" text-anchor="middle" '
-        f'fill="{PAPER}">{text}</text></g>'
-    )
-
-
-def _failed_badge(element_id: str, bbox: tuple[float, float, float, float]) -> str:
-    x, y, w, _h = bbox
-    cx, cy = x + w, y
-    return (
-        f'<g class="bpmn-overlay bpmn-badge-failed" data-overlay-for="{_esc(element_id)}">'
-        f"<title>failed</title>"
-        + _circle(cx, cy, 9, f'fill="#d0021b" stroke="{PAPER}" stroke-width="1.5"')
-        + f'<text x="{_n(cx)}" y="{_n(cy + 4.5)}" font-size="13" text-anchor="middle" '
-        f'fill="{PAPER}">!</text></g>'
-    )
-
-
 # --------------------------------------------------------------------------- building
-
-
-def _local(node: etree._Element) -> str:
-    tag = node.tag
-    if not isinstance(tag, str):
-        return ""
-    return tag.rpartition("}")[2]
-
-
-def _ns(node: etree._Element) -> str:
-    tag = node.tag
-    return tag[1:].partition("}")[0] if isinstance(tag, str) and tag.startswith("{") else ""
-
-
-def _bool(value: str | None, default: bool) -> bool:
-    if value is None:
-        return default
-    return value.strip().lower() in ("true", "1")
-
-
-def _float(node: etree._Element, attr: str, what: str) -> float:
-    raw = node.get(attr)
-    try:
-        value = float(raw) if raw is not None else math.nan
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise DiagramError(f"{what} has {attr}={raw!r}; DI coordinates must be finite numbers")
-    return value
-
-
-_ACTIVITIES = {
-    "task", "userTask", "serviceTask", "scriptTask", "sendTask", "receiveTask", "manualTask",
-    "businessRuleTask", "callActivity", "subProcess", "transaction", "adHocSubProcess",
-    "callChoreography", "choreographyTask", "subChoreography",
-}  # fmt: skip
-_CONTAINERS = {"subProcess", "transaction", "adHocSubProcess"}
-_EVENTS = {
-    "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
-    "implicitThrowEvent",
-}  # fmt: skip
-_GATEWAYS = {
-    "exclusiveGateway",
-    "parallelGateway",
-    "inclusiveGateway",
-    "eventBasedGateway",
-    "complexGateway",
-    "gateway",
-}
-_DATA = {"dataObjectReference", "dataObject", "dataInput", "dataOutput", "dataStoreReference", "dataStore"}
-_EVENT_KINDS = {
-    "messageEventDefinition": "message", "timerEventDefinition": "timer",
-    "conditionalEventDefinition": "conditional", "linkEventDefinition": "link",
-    "signalEventDefinition": "signal", "errorEventDefinition": "error",
-    "escalationEventDefinition": "escalation", "compensateEventDefinition": "compensate",
-    "cancelEventDefinition": "cancel", "terminateEventDefinition": "terminate",
-}  # fmt: skip
-
-
-class _Document:
-    """The parsed definitions with an id index; lives only while a model is built."""
-
-    def __init__(self, root: etree._Element) -> None:
-        self.root = root
-        self.by_id: dict[str, etree._Element] = {}
-        others: list[etree._Element] = []
-        for node in root.iter():
-            if not isinstance(node.tag, str) or not node.get("id"):
-                continue
-            if _ns(node) == BPMN_NS:
-                self.by_id.setdefault(node.get("id"), node)
-            else:
-                others.append(node)
-        # Vendor extensions may reuse an id; the BPMN element wins.
-        for node in others:
-            self.by_id.setdefault(node.get("id"), node)
-
-    def get(self, ref: str | None) -> etree._Element | None:
-        if not ref:
-            return None
-        node = self.by_id.get(ref)
-        if node is None and ":" in ref:
-            node = self.by_id.get(ref.rpartition(":")[2])
-        return node
-
-    def name(self, node: etree._Element | None) -> str:
-        if node is None:
-            return ""
-        kind = _local(node)
-        if kind == "textAnnotation":
-            text = next((c for c in node if _local(c) == "text"), None)
-            return (text.text or "") if text is not None else ""
-        if kind == "group":
-            value = self.get(node.get("categoryValueRef"))
-            return (value.get("value") or "") if value is not None else (node.get("name") or "")
-        return node.get("name") or ""
-
-    def event_kinds(self, node: etree._Element) -> list[str]:
-        kinds = [_EVENT_KINDS[_local(c)] for c in node if _local(c) in _EVENT_KINDS]
-        for child in node:
-            if _local(child) == "eventDefinitionRef":
-                ref = self.get((child.text or "").strip())
-                if ref is not None and _local(ref) in _EVENT_KINDS:
-                    kinds.append(_EVENT_KINDS[_local(ref)])
-        return kinds
-
-
-def _parse(content: bytes) -> etree._Element:
-    try:
-        tree = load_xml(content, "BPMN document")
-    except UnsafeXmlError as err:
-        raise DiagramError(str(err)) from err
-    except etree.XMLSyntaxError as err:
-        raise DiagramError(f"the XML is not well-formed: {err}") from err
-    root = tree.getroot()
-    if _local(root) != "definitions":
-        raise DiagramError(f"the root element is <{_local(root)}>, not a BPMN <definitions>")
-    return root
-
-
-def _choose_plane(doc: _Document, process_id: str | None) -> tuple[etree._Element, etree._Element]:
-    """Pick the diagram to draw: the plane of the process, of its collaboration, or the main one."""
-    diagrams = [d for d in doc.root.iter() if _local(d) == "BPMNDiagram"]
-    planes = [(d, p) for d in diagrams for p in d if _local(p) == "BPMNPlane"]
-    if not planes:
-        raise DiagramError("the document has no BPMNDiagram (no layout); open and save it in Camunda Modeler")
-
-    def has_shapes(plane: etree._Element) -> bool:
-        return any(_local(c) in ("BPMNShape", "BPMNEdge") for c in plane)
-
-    def is_top_level(plane: etree._Element) -> bool:
-        target = doc.get(plane.get("bpmnElement"))
-        return target is not None and _local(target) in ("process", "collaboration")
-
-    if process_id is None:
-        main = [pair for pair in planes if has_shapes(pair[1]) and is_top_level(pair[1])]
-        drawn = [pair for pair in planes if has_shapes(pair[1])]
-        return (main or drawn or planes)[0]
-    exact = [pair for pair in planes if pair[1].get("bpmnElement") == process_id]
-    for pair in exact:
-        if has_shapes(pair[1]):
-            return pair
-    participants = {
-        p.get("id")
-        for p in doc.root.iter()
-        if _local(p) == "participant" and p.get("processRef") == process_id
-    }
-    for pair in planes:
-        target = doc.get(pair[1].get("bpmnElement"))
-        if target is not None and _local(target) == "collaboration":
-            if any(_local(p) == "participant" and p.get("id") in participants for p in target):
-                return pair
-    for pair in planes:
-        if any(_local(c) == "BPMNShape" and c.get("bpmnElement") in participants for c in pair[1]):
-            return pair
-    if exact:
-        raise DiagramError(f"the diagram of {process_id!r} is empty; nothing has been drawn inside it")
-    known = sorted(p.get("id") or "" for p in doc.root.iter() if _local(p) == "process" and _ns(p) == BPMN_NS)
-    if process_id not in known:
-        raise DiagramError(
-            f"the document has no process {process_id!r} (processes: {', '.join(known) or 'none'})"
-        )
-    raise DiagramError(
-        f"no BPMNDiagram shows process {process_id!r}; draw it in Camunda Modeler and save again"
-    )
-
-
-def _bounds(node: etree._Element, what: str) -> tuple[float, float, float, float] | None:
-    for child in node:
-        if _local(child) == "Bounds":
-            x, y = _float(child, "x", what), _float(child, "y", what)
-            w, h = _float(child, "width", what), _float(child, "height", what)
-            if w < 0 or h < 0:
-                raise DiagramError(f"{what} has a negative size ({w} x {h})")
-            return x, y, w, h
-    return None
-
-
-def _label_bounds(di: etree._Element, what: str) -> tuple[float, float, float, float] | None:
-    for child in di:
-        if _local(child) == "BPMNLabel":
-            return _bounds(child, f"the label of {what}")
-    return None
-
-
-def _colors(di: etree._Element) -> tuple[str | None, str | None]:
-    """bpmn.io / OMG colour extensions an analyst set in the modeler (stroke, fill)."""
-    stroke = di.get(f"{{{BIOC_NS}}}stroke") or di.get(f"{{{OMG_COLOR_NS}}}border-color")
-    fill = di.get(f"{{{BIOC_NS}}}fill") or di.get(f"{{{OMG_COLOR_NS}}}background-color")
-    ok = _SAFE_COLOR.match
-    return (stroke if stroke and ok(stroke) else None, fill if fill and ok(fill) else None)
 
 
 def _body_attrs(
@@ -1191,123 +638,6 @@ class _Builder:
             external_svg=external.render(name),
         )
         self.add(40, index, item)
-
-
-def _recolor(
-    stroke: str | None, body: str, embedded: _LabelBox | None, external: _LabelBox | None
-) -> tuple[str, _LabelBox | None, _LabelBox | None]:
-    """Apply an analyst's stroke colour to markers and labels too, as bpmn-js does."""
-    if not stroke:
-        return body, embedded, external
-    return (
-        body.replace(INK, stroke),
-        replace(embedded, color=stroke) if embedded else None,
-        replace(external, color=stroke) if external else None,
-    )
-
-
-def _dedupe(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    out = [points[0]]
-    for p in points[1:]:
-        if abs(p[0] - out[-1][0]) > 1e-6 or abs(p[1] - out[-1][1]) > 1e-6:
-            out.append(p)
-    return out
-
-
-def _rounded_path(points: list[tuple[float, float]], radius: float = 5.0) -> str:
-    """A polyline with softly rounded bends, like bpmn-js draws connections."""
-    pts = _dedupe(points)
-    if len(pts) < 2:
-        x, y = pts[0]
-        return f"M{_n(x)} {_n(y)}L{_n(x)} {_n(y)}"
-    parts = [f"M{_n(pts[0][0])} {_n(pts[0][1])}"]
-    for i in range(1, len(pts) - 1):
-        (ax, ay), (bx, by), (cx, cy) = pts[i - 1], pts[i], pts[i + 1]
-        d1 = math.hypot(bx - ax, by - ay)
-        d2 = math.hypot(cx - bx, cy - by)
-        r = min(radius, d1 / 2, d2 / 2)
-        if r < 0.5:
-            parts.append(f"L{_n(bx)} {_n(by)}")
-            continue
-        p1 = (bx - (bx - ax) / d1 * r, by - (by - ay) / d1 * r)
-        p2 = (bx + (cx - bx) / d2 * r, by + (cy - by) / d2 * r)
-        parts.append(f"L{_n(p1[0])} {_n(p1[1])}Q{_n(bx)} {_n(by)} {_n(p2[0])} {_n(p2[1])}")
-    parts.append(f"L{_n(pts[-1][0])} {_n(pts[-1][1])}")
-    return "".join(parts)
-
-
-def _direction(points: list[tuple[float, float]]) -> tuple[float, float]:
-    """Unit vector of the last non-empty segment, so arrowheads point the right way."""
-    pts = _dedupe(points)
-    if len(pts) < 2:
-        return 1.0, 0.0
-    (ax, ay), (bx, by) = pts[-2], pts[-1]
-    d = math.hypot(bx - ax, by - ay)
-    return (bx - ax) / d, (by - ay) / d
-
-
-def _arrowhead(
-    points: list[tuple[float, float]], length: float, half: float, attrs: str, closed: bool
-) -> str:
-    """An arrowhead whose tip is the last waypoint, pointing along the last segment."""
-    ux, uy = _direction(points)
-    tx, ty = points[-1]
-    bx, by = tx - ux * length, ty - uy * length
-    left = (bx - uy * half, by + ux * half)
-    right = (bx + uy * half, by - ux * half)
-    d = f"M{_n(left[0])} {_n(left[1])}L{_n(tx)} {_n(ty)}L{_n(right[0])} {_n(right[1])}"
-    return f'<path d="{d}{"Z" if closed else ""}" {attrs}/>'
-
-
-def _start_direction(points: list[tuple[float, float]]) -> tuple[float, float, float, float]:
-    pts = _dedupe(points)
-    (ax, ay) = pts[0]
-    (bx, by) = pts[1] if len(pts) > 1 else (ax + 1, ay)
-    d = math.hypot(bx - ax, by - ay)
-    return ax, ay, (bx - ax) / d, (by - ay) / d
-
-
-def _default_marker(points: list[tuple[float, float]]) -> str:
-    """The slash bpmn-js puts across a gateway's or activity's default flow near its source."""
-    ax, ay, ux, uy = _start_direction(points)
-    cx, cy = ax + ux * 10, ay + uy * 10
-    # A slash tilted 60° off the line, 12 px long.
-    a = math.radians(60)
-    dx = ux * math.cos(a) - uy * math.sin(a)
-    dy = ux * math.sin(a) + uy * math.cos(a)
-    return _line(
-        cx - dx * 6,
-        cy - dy * 6,
-        cx + dx * 6,
-        cy + dy * 6,
-        f'class="bpmn-arrow" stroke="{INK}" stroke-width="2"',
-    )
-
-
-def _condition_marker(points: list[tuple[float, float]], stroke: str) -> str:
-    """The small diamond at the source of a conditional flow leaving an activity."""
-    ax, ay, ux, uy = _start_direction(points)
-    length, half = 16.0, 4.5
-    nx, ny = -uy, ux
-    pts = [
-        (ax, ay),
-        (ax + ux * length / 2 + nx * half, ay + uy * length / 2 + ny * half),
-        (ax + ux * length, ay + uy * length),
-        (ax + ux * length / 2 - nx * half, ay + uy * length / 2 - ny * half),
-    ]
-    return _polygon(pts, f'class="bpmn-arrow" fill="{PAPER}" stroke="{stroke}" stroke-width="1.5"')
-
-
-def _midpoint(points: list[tuple[float, float]]) -> tuple[float, float]:
-    """The point halfway along the polyline (by length), where unplaced flow labels go."""
-    lengths = [math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in zip(points, points[1:], strict=False)]
-    half = sum(lengths) / 2
-    for (a, b), seg in zip(zip(points, points[1:], strict=False), lengths, strict=True):
-        if seg >= half and seg > 0:
-            t = half / seg
-            return a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t
-        half -= seg
-    return points[0]
 
 
 @lru_cache(maxsize=64)

@@ -34,6 +34,17 @@ class TaskNotFoundError(NotFoundError):
         super().__init__(f"No user task {task_id!r}; list open tasks with `flask --app web tasks`.")
 
 
+class ExecutionNotFoundError(NotFoundError):
+    """No running execution with that id waits for a signal."""
+
+    def __init__(self, execution_id: str) -> None:
+        self.execution_id = execution_id
+        super().__init__(
+            f"No execution {execution_id!r} waits for a signal; only a receive task without a message "
+            "waits for one, and it may have been signalled already. Check the id of the waiting receive task."
+        )
+
+
 class IncidentNotFoundError(NotFoundError):
     """No incident has that id."""
 

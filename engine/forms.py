@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from engine.errors import EngineError
 from engine.expressions import evaluate, is_expression, render
+from engine.typed_values import Long
 
 
 class FormError(EngineError):
@@ -121,6 +122,8 @@ class FormSchema:
             try:
                 value = _coerce(f, raw)
                 _check(f, value)
+                if self.source == "formData":
+                    value = _form_data_model_value(f, value)
             except ValueError as err:
                 errors[f.id] = str(err)
                 continue
@@ -174,7 +177,9 @@ def _coerce(f: FormField, raw: Any) -> Any:
         except ValueError:
             raise ValueError(f"expected a number, got {raw!r}") from None
     if f.type == "date":
-        if isinstance(raw, datetime | date):
+        if isinstance(raw, datetime):
+            return raw  # a REST Date; kept a moment, not flattened to text
+        if isinstance(raw, date):
             return raw.isoformat()
         text = str(raw).strip()
         for parser in (date.fromisoformat, datetime.fromisoformat):
@@ -182,7 +187,7 @@ def _coerce(f: FormField, raw: Any) -> Any:
                 return parser(text).isoformat()
             except ValueError:
                 continue
-        for fmt in ("%d.%m.%Y", "%d/%m/%Y"):
+        for fmt in ("%d/%m/%Y", "%d.%m.%Y"):
             try:
                 return datetime.strptime(text, fmt).date().isoformat()
             except ValueError:
@@ -193,6 +198,37 @@ def _coerce(f: FormField, raw: Any) -> Any:
     if not isinstance(raw, str | int | float):
         raise ValueError(f"expected text, got {type(raw).__name__}")
     return str(raw)
+
+
+def _form_data_model_value(f: FormField, value: Any) -> Any:
+    """The variable Camunda's FormFieldType makes of a camunda:formData value.
+
+    LongFormType stores a java.lang.Long and DateFormType a java.util.Date (its form value is
+    a string in the pattern dd/MM/yyyy); boolean and enum stay Boolean and String. So a
+    formData `date` becomes a datetime at local midnight (what SimpleDateFormat parses a day
+    to on the server) and a `long` a Long, and REST answers them typed Date and Long.
+    """
+    if value is None:
+        return None
+    if f.type == "long":
+        return Long(value)
+    if f.type == "date":
+        return _form_data_date(value)
+    return value
+
+
+def _form_data_date(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    text = str(value).strip()
+    try:
+        day = datetime.strptime(text, "%d/%m/%Y")  # DateFormType's default pattern
+    except ValueError:
+        parsed = datetime.fromisoformat(text)
+        if parsed.tzinfo or "T" in text:
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        day = parsed
+    return day.astimezone()  # local midnight of that day, in the zone it has on that day
 
 
 def _check(f: FormField, value: Any) -> None:

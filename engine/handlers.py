@@ -210,6 +210,11 @@ class JobContext:
     attempt: int
     now: datetime
     resources: Any = None  # what the app hands its handlers (database sessions, settings); opaque here
+    #: The step's own database session when the handler runs inside the instance's transaction
+    #: (in-process topics, engine.runtime); None when it runs on its own (an RQ job's handler
+    #: before the step existed, a test calling it directly). Handlers reach it through
+    #: handlers._common.transaction, never directly.
+    session: Any = None
 
 
 @dataclass

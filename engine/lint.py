@@ -151,25 +151,6 @@ def no_start_event(process: Any, context: LintContext) -> Iterable[Finding]:
         )
 
 
-#: The task name SpiffWorkflow gives its own first step; an element with this id replaces it
-#: and the process cannot start ("No output task connected").
-RESERVED_IDS = frozenset({"Start"})
-
-
-@rule("reserved-element-id", ERROR)
-def reserved_element_id(process: Any, context: LintContext) -> Iterable[Finding]:
-    """An element id the engine uses for its own first step breaks the process."""
-    for node in process.iter():
-        if isinstance(node.tag, str) and node.get("id") in RESERVED_IDS and _is_flow_node(node):
-            yield Finding(
-                "reserved-element-id",
-                ERROR,
-                node,
-                f"element id {node.get('id')!r} is reserved by the engine for its own first step; "
-                f"rename it (e.g. {node.get('id')}_{_local(node)})",
-            )
-
-
 @rule("no-end-event", WARNING)
 def no_end_event(process: Any, context: LintContext) -> Iterable[Finding]:
     """A process without an end event has no visible way to finish."""

@@ -15,6 +15,14 @@ from dataclasses import dataclass, field
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
 from SpiffWorkflow.bpmn.parser.event_parsers import (
+    CANCEL_EVENT_XPATH,
+    CONDITIONAL_EVENT_XPATH,
+    ERROR_EVENT_XPATH,
+    ESCALATION_EVENT_XPATH,
+    MESSAGE_EVENT_XPATH,
+    SIGNAL_EVENT_XPATH,
+    TERMINATION_EVENT_XPATH,
+    TIMER_EVENT_XPATH,
     BoundaryEventParser,
     EndEventParser,
     IntermediateCatchEventParser,
@@ -27,18 +35,29 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.data_spec import TaskDataReference
 from SpiffWorkflow.bpmn.specs.defaults import (
     BoundaryEvent,
+    CallActivity,
     EndEvent,
     IntermediateCatchEvent,
     IntermediateThrowEvent,
     ReceiveTask,
     SendTask,
-    StartEvent,
 )
 from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
 from SpiffWorkflow.camunda.parser.event_parsers import CamundaEventDefinitionParser
-from SpiffWorkflow.camunda.parser.task_spec import CAMUNDA_MODEL_NS, CamundaTaskParser, UserTaskParser
+from SpiffWorkflow.camunda.parser.task_spec import (
+    CAMUNDA_MODEL_NS,
+    CamundaTaskParser,
+    SubWorkflowParser,
+    UserTaskParser,
+)
 from SpiffWorkflow.camunda.specs.multiinstance_task import SequentialMultiInstanceTask
 
+from engine import timer_schedule, timer_start
+from engine.call_activity import CamundaCallActivity, create_call_activity
+from engine.decision_task import DecisionTask, decision_ref
+from engine.decision_task import refusals as decision_refusals
+from engine.events import CamundaErrorEvent, EngineConditional, EngineStartEvent, ExecutionTrigger
+from engine.expressions import is_expression
 from engine.specs import (
     EngineCycleTimer,
     EngineDateTimer,
@@ -155,6 +174,9 @@ def parse_service_call(node) -> ServiceCall:
         "priority": _int_or_zero(attr(f"{CAMUNDA}taskPriority")),
         "properties": parse_properties(node),
         "result_variable": attr(f"{CAMUNDA}resultVariable"),
+        # camunda:async is Camunda 7's older name for asyncBefore.
+        "async_before": _is_true(attr(f"{CAMUNDA}asyncBefore")) or _is_true(attr(f"{CAMUNDA}async")),
+        "async_after": _is_true(attr(f"{CAMUNDA}asyncAfter")),
     }
     if attr(f"{CAMUNDA}type") == "external" or attr(f"{CAMUNDA}topic"):
         return ServiceCall(topic=attr(f"{CAMUNDA}topic") or None, implementation="external", **common)
@@ -182,6 +204,10 @@ def parse_service_call(node) -> ServiceCall:
     return ServiceCall(topic=None, implementation="none", **common)
 
 
+def _is_true(text: str | None) -> bool:
+    return (text or "").strip().lower() == "true"
+
+
 def _int_or_zero(text: str | None) -> int:
     try:
         return int(text) if text else 0
@@ -202,6 +228,14 @@ class CamundaMultiInstanceParser(CamundaTaskParser):
         output = self.task.data_output
         if output is not None and _TOPIC_FROM_EXPRESSION.match(output.bpmn_id):
             self.task.data_output = TaskDataReference(_TOPIC_FROM_EXPRESSION.match(output.bpmn_id).group(1))
+        # SpiffWorkflow sets the input side when the task first starts, on the shared spec; a
+        # process that loads the instance later (a restart, another worker) would find no input,
+        # run one iteration and append to the collection. Camunda's collection is the input.
+        task = self.task
+        if task.cardinality is None and task.data_output is not None:
+            task.data_input = TaskDataReference(task.data_output.bpmn_id)
+        if task.output_item is not None:
+            task.input_item = TaskDataReference(task.output_item.bpmn_id)
 
 
 class ServiceTaskParser(CamundaMultiInstanceParser):
@@ -232,22 +266,54 @@ class HumanTaskParser(UserTaskParser, CamundaMultiInstanceParser):
         )
 
 
-class BusinessRuleTaskRefused(CamundaTaskParser):
-    """DMN decisions are not executed by this engine; say so at deploy time."""
+class EngineCallActivityParser(CamundaMultiInstanceParser):
+    """Call activities that pass variables as camunda:in / camunda:out say (engine.call_activity)."""
+
+    def create_task(self):
+        inputs, _ = parse_input_output(self.node)
+        return create_call_activity(self, inputs)
+
+
+class EngineSubprocessParser(CamundaMultiInstanceParser, SubWorkflowParser):
+    """Embedded subprocesses. A multi-instance one loops over `camunda:collection="${list}"` with
+    Camunda's semantics, as a multi-instance task does: SpiffWorkflow's own parser took the
+    expression for a variable name, and the subprocess failed to start ('NoneType' object is
+    not iterable) - sequential approvals drawn as a subprocess never ran."""
+
+
+class BusinessRuleTaskParser(CamundaTaskParser):
+    """camunda:decisionRef evaluates a deployed decision table; a business rule task implemented
+    like a service task (external, class, delegateExpression, expression) is served like one."""
 
     @staticmethod
     def get_decision_ref(node):
         return node.get(f"{CAMUNDA}decisionRef")
 
     def create_task(self):
-        self.raise_validation_exception(
-            "Business rule tasks (DMN decisions) are not supported by this engine; "
-            "model the rule as a service task with a handler or as gateway conditions"
-        )
+        if self.node.get(f"{CAMUNDA}decisionRef") is not None:
+            for attribute, message in decision_refusals(self.node):
+                raise ValidationException(f"{attribute}: {message}", node=self.node, file_name=self.filename)
+            if not self.node.get(f"{CAMUNDA}decisionRef").strip():
+                self.raise_validation_exception("camunda:decisionRef is empty; name the decision's id")
+            inputs, _ = parse_input_output(self.node)
+            return DecisionTask(
+                self.spec, self.bpmn_id, ref=decision_ref(self.node, inputs), **self.bpmn_attributes
+            )
+        call = parse_service_call(self.node)
+        if call.implementation == "none":
+            self.raise_validation_exception(
+                "a business rule task needs camunda:decisionRef (the decision table to evaluate) or an "
+                'implementation (camunda:type="external" with a topic); set it in Camunda Modeler'
+            )
+        return ExternalServiceTask(self.spec, self.bpmn_id, call=call, **self.bpmn_attributes)
 
 
 class EngineEventDefinitionParser(CamundaEventDefinitionParser):
     """Timers on the engine clock (with an optional business calendar) and merging messages."""
+
+    def parse_conditional_event(self, event):
+        base = super().parse_conditional_event(event)
+        return EngineConditional(base.expression, description=base.description)
 
     def parse_timer_event(self, event):
         name = self.node.get("name", self.node.get("id"))
@@ -264,6 +330,8 @@ class EngineEventDefinitionParser(CamundaEventDefinitionParser):
                     raise ValidationException(
                         f"The timer has an empty {tag}", node=self.node, file_name=self.filename
                     )
+                if is_process_timer_start(self.node):
+                    return self._start_timer(name, tag, found, description)
                 return cls(name, found.text.strip(), calendar=calendar, description=description)
         raise ValidationException(
             "The timer has no definition: set a date, a duration or a cycle in Camunda Modeler",
@@ -271,19 +339,91 @@ class EngineEventDefinitionParser(CamundaEventDefinitionParser):
             file_name=self.filename,
         )
 
+    def _start_timer(self, name, tag, found, description):
+        """A process's timer start event is scheduled at deploy (engine.timer_start), so it is checked now."""
+        try:
+            schedule = timer_schedule.check(tag, found.text, timer_start.server_zone())
+            if is_expression(found.text):
+                raise timer_schedule.TimerSpecError(
+                    "a timer start event is scheduled when the diagram is deployed, before any "
+                    "process variable exists, so it cannot hold an expression; write the literal value"
+                )
+        except timer_schedule.TimerSpecError as err:
+            raise ValidationException(
+                f"timer start event, {tag}: {err}",
+                file_name=self.filename,
+                id=self.node.get("id"),
+                tag="bpmn:startEvent",
+                line_number=found.sourceline,
+            ) from err
+        return timer_start.EngineStartTimer(name, schedule, description=description)
+
+    def parse_error_event(self, error_event):
+        """Errors with Camunda's camunda:errorCodeVariable / camunda:errorMessageVariable."""
+        base = super().parse_error_event(error_event)
+        return CamundaErrorEvent(
+            base.name,
+            base.code,
+            code_variable=error_event.get(f"{CAMUNDA}errorCodeVariable"),
+            message_variable=error_event.get(f"{CAMUNDA}errorMessageVariable"),
+            description=base.description,
+        )
+
     def parse_message_event(self, message_event):
         base = super().parse_message_event(message_event)
         return EngineMessage(base.name, base.correlation_properties, base.expression, base.result_var)
 
 
+def is_process_timer_start(node) -> bool:
+    """A start event of the process itself (not of a subprocess) with a timer definition."""
+    return (
+        node.tag == "{http://www.omg.org/spec/BPMN/20100524/MODEL}startEvent"
+        and node.getparent().tag == "{http://www.omg.org/spec/BPMN/20100524/MODEL}process"
+        and node.find("{http://www.omg.org/spec/BPMN/20100524/MODEL}timerEventDefinition") is not None
+    )
+
+
 class EngineStartEventParser(EngineEventDefinitionParser, StartEventParser):
+    """Start events, including the error and escalation starts of event subprocesses.
+
+    SpiffWorkflow reads no error definition on a start event, so an error event subprocess
+    became a none-start one and ran as soon as its process started.
+    """
+
     def create_task(self):
-        return StartEventParser.create_task(self)
+        event_definition = self.get_event_definition(
+            [
+                MESSAGE_EVENT_XPATH,
+                SIGNAL_EVENT_XPATH,
+                TIMER_EVENT_XPATH,
+                CONDITIONAL_EVENT_XPATH,
+                ERROR_EVENT_XPATH,
+                ESCALATION_EVENT_XPATH,
+            ]
+        )
+        task = self._create_task(event_definition)
+        task.interrupting = self.node.get("isInterrupting", "true").lower() != "false"
+        self.spec.start.connect(task)
+        return task
 
 
 class EngineEndEventParser(EngineEventDefinitionParser, EndEventParser):
+    """End events, including signal end events, which SpiffWorkflow parses as none end events."""
+
     def create_task(self):
-        return EndEventParser.create_task(self)
+        event_definition = self.get_event_definition(
+            [
+                MESSAGE_EVENT_XPATH,
+                SIGNAL_EVENT_XPATH,
+                CANCEL_EVENT_XPATH,
+                ERROR_EVENT_XPATH,
+                ESCALATION_EVENT_XPATH,
+                TERMINATION_EVENT_XPATH,
+            ]
+        )
+        task = self._create_task(event_definition)
+        task.connect(self.spec.end)
+        return task
 
 
 class EngineCatchEventParser(EngineEventDefinitionParser, IntermediateCatchEventParser):
@@ -302,7 +442,11 @@ class EngineBoundaryEventParser(EngineEventDefinitionParser, BoundaryEventParser
 
 
 class EngineReceiveTaskParser(EngineEventDefinitionParser, ReceiveTaskParser):
+    """A receive task waits for its message, or, without one, for a signal to its execution (Camunda)."""
+
     def create_task(self):
+        if self.node.get("messageRef") is None and not self.xpath(MESSAGE_EVENT_XPATH):
+            return self._create_task(ExecutionTrigger())
         return ReceiveTaskParser.create_task(self)
 
 
@@ -331,8 +475,10 @@ class EngineParser(CamundaParser):
         full_tag("sendTask"): (EngineSendTaskParser, SendTask),
         full_tag("receiveTask"): (EngineReceiveTaskParser, ReceiveTask),
         full_tag("userTask"): (HumanTaskParser, HumanTask),
-        full_tag("businessRuleTask"): (BusinessRuleTaskRefused, ExternalServiceTask),
-        full_tag("startEvent"): (EngineStartEventParser, StartEvent),
+        full_tag("callActivity"): (EngineCallActivityParser, CamundaCallActivity),
+        full_tag("subProcess"): (EngineSubprocessParser, CallActivity),
+        full_tag("businessRuleTask"): (BusinessRuleTaskParser, DecisionTask),
+        full_tag("startEvent"): (EngineStartEventParser, EngineStartEvent),
         full_tag("endEvent"): (EngineEndEventParser, EndEvent),
         full_tag("intermediateCatchEvent"): (EngineCatchEventParser, IntermediateCatchEvent),
         full_tag("intermediateThrowEvent"): (EngineThrowEventParser, IntermediateThrowEvent),

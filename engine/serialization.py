@@ -9,19 +9,28 @@ carries a format version so later releases can migrate old rows.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 from uuid import UUID
 
 import orjson
-from SpiffWorkflow.bpmn.serializer.default.event_definition import TimerConditionalEventDefinitionConverter
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.event_definition import (
+    ErrorEscalationEventDefinitionConverter,
+    TimerConditionalEventDefinitionConverter,
+)
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, TaskConverter
+from SpiffWorkflow.bpmn.serializer.helpers.registry import DefaultRegistry
+from SpiffWorkflow.bpmn.serializer.helpers.spec import EventDefinitionConverter
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.camunda.serializer.config import CAMUNDA_CONFIG
 from SpiffWorkflow.camunda.serializer.event_definition import MessageEventDefinitionConverter
+from SpiffWorkflow.task import Task
 
 from engine.errors import EngineError
+from engine.events import CamundaErrorEvent, EngineConditional, ExecutionTrigger
 from engine.specs import EngineCycleTimer, EngineDateTimer, EngineDurationTimer, EngineMessage
+from engine.typed_values import Long, ObjectValue, Short, jsonable
 
 FORMAT = "desk-1"
 
@@ -49,6 +58,19 @@ class SpeclessWorkflowConverter(BpmnWorkflowConverter):
         return workflow
 
 
+class TypedDataTaskConverter(TaskConverter):
+    """SpiffWorkflow 3.2.0 writes a task's data (its delta) without the registry's conversions,
+    so a datetime came back as a string and bytes could not be written; convert it here."""
+
+    def to_dict(self, task):
+        dct = super().to_dict(task)
+        if dct["delta"]:
+            dct["delta"]["updates"] = self.registry.convert(self.registry.clean(dct["delta"]["updates"]))
+        else:
+            dct["data"] = self.registry.convert(self.registry.clean(dct["data"]))
+        return dct
+
+
 class TimerConverter(TimerConditionalEventDefinitionConverter):
     def to_dict(self, event_definition):
         dct = super().to_dict(event_definition)
@@ -56,14 +78,36 @@ class TimerConverter(TimerConditionalEventDefinitionConverter):
         return dct
 
 
+def _typed_values_registry() -> DefaultRegistry:
+    """Task data keeps Camunda's Long, Short, Object and Bytes variables as such (engine.typed_values)."""
+    registry = DefaultRegistry()
+    registry.register(Long, lambda v: {"value": int(v)}, lambda d: Long(d["value"]))
+    registry.register(Short, lambda v: {"value": int(v)}, lambda d: Short(d["value"]))
+    registry.register(
+        ObjectValue,
+        lambda v: {"value": dict(v), "object_type_name": v.object_type_name},
+        lambda d: ObjectValue(d["value"], d["object_type_name"]),
+    )
+    registry.register(
+        bytes,
+        lambda v: {"value": base64.b64encode(v).decode("ascii")},
+        lambda d: base64.b64decode(d["value"]),
+    )
+    return registry
+
+
 def _build_registry():
     config = dict(CAMUNDA_CONFIG)
     config[BpmnWorkflow] = SpeclessWorkflowConverter
+    config[Task] = TypedDataTaskConverter
     config[EngineMessage] = MessageEventDefinitionConverter
     config[EngineDateTimer] = TimerConverter
     config[EngineDurationTimer] = TimerConverter
     config[EngineCycleTimer] = TimerConverter
-    return BpmnWorkflowSerializer.configure(config)
+    config[CamundaErrorEvent] = ErrorEscalationEventDefinitionConverter
+    config[EngineConditional] = TimerConditionalEventDefinitionConverter
+    config[ExecutionTrigger] = EventDefinitionConverter
+    return BpmnWorkflowSerializer.configure(config, _typed_values_registry())
 
 
 _REGISTRY = _build_registry()
@@ -92,4 +136,4 @@ def load_workflow(state: bytes, spec: Any, subprocess_specs: dict[str, Any]) -> 
 
 def to_jsonable(value: Any) -> Any:
     """Task data as plain JSON values (datetimes become ISO strings) for the variables column and APIs."""
-    return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
+    return orjson.loads(orjson.dumps(value, default=jsonable, option=orjson.OPT_NON_STR_KEYS))

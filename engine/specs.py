@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.specs.defaults import ManualTask, NoneTask, ServiceTask
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
@@ -25,8 +26,10 @@ from SpiffWorkflow.camunda.specs.multiinstance_task import (
     SequentialMultiInstanceTask,
 )
 from SpiffWorkflow.camunda.specs.user_task import UserTask
+from SpiffWorkflow.util.task import TaskState
 
 from engine.expressions import is_expression, render
+from engine.limits import DEFAULT_MAX_CARDINALITY, CardinalityTooLargeError
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,10 @@ class ServiceCall:
     retry_cycle: str | None = None
     priority: int = 0
     properties: dict[str, str] = field(default_factory=dict)
+    # camunda:asyncBefore / camunda:asyncAfter: the diagram asks for a transaction boundary
+    # (a job) before the handler runs / after it has run (engine.runtime_jobs).
+    async_before: bool = False
+    async_after: bool = False
 
 
 class ExternalServiceTask(ServiceTask):
@@ -277,7 +284,90 @@ class CamundaScopeMerge:
         for key, value in child.data.items():
             if key not in local and key not in MI_COUNTERS:
                 my_task.data[key] = value
+        key_or_index = child.internal_data.get("key_or_index")
+        if self.output_item is not None and self.data_input is not None and key_or_index is not None:
+            # SpiffWorkflow writes each element variable back into the collection; Camunda never
+            # modifies the collection, so the write-back gets the element as it was.
+            collection = self.data_input.get(my_task)
+            self.output_item.set(child, collection[key_or_index])
         super().merge_child(workflow, child)
+
+    def create_child(self, my_task, item, key_or_index=None):
+        """Each instance also gets Camunda's loop variables: loopCounter (from 0), nrOfInstances,
+        nrOfCompletedInstances and nrOfActiveInstances, as they stand when it starts."""
+        super().create_child(my_task, item, key_or_index)
+        instances = [c for c in my_task.children if c.task_spec.name == self.task_spec]
+        child = instances[-1]
+        completed = len(my_task.internal_data.get("merged", []))
+        total = self._instance_count(my_task)
+        sequential = isinstance(self, SequentialMultiInstanceTask)
+        child.data.update(
+            loopCounter=len(instances) - 1,
+            nrOfInstances=total,
+            nrOfCompletedInstances=completed,
+            nrOfActiveInstances=1 if sequential else total - completed,
+        )
+
+    def _update_hook(self, my_task):
+        """Over the cardinality cap (engine.limits) no child is created: the activity waits with
+        the refused number in CARDINALITY_REFUSED, and the runtime records an incident naming it."""
+        if CARDINALITY_REFUSED not in my_task.internal_data:
+            my_task._inherit_data()
+        if self.data_input is not None and not self.data_input.exists(my_task):
+            # Camunda fails here too, naming the expression; SpiffWorkflow said "Missing data input"
+            # (sequential) or "'NoneType' object is not iterable" (a parallel subprocess).
+            name = self.data_input.bpmn_id
+            raise WorkflowTaskException(
+                f"Unknown property used in expression: ${{{name}}}: the multi-instance collection "
+                f"{name!r} is not set; start the process with it or set it before this activity",
+                task=my_task,
+            )
+        requested = self._requested_count(my_task)
+        cap = getattr(my_task.workflow.script_engine, "max_mi_cardinality", DEFAULT_MAX_CARDINALITY)
+        if requested is not None and requested > cap:
+            my_task.internal_data[CARDINALITY_REFUSED] = requested
+            my_task._set_state(TaskState.STARTED)
+            return False
+        my_task.internal_data.pop(CARDINALITY_REFUSED, None)
+        return super()._update_hook(my_task)
+
+    def _requested_count(self, my_task) -> int | None:
+        """How many instances the collection or loopCardinality asks for; None when SpiffWorkflow
+        should report the missing input itself."""
+        if self.data_input is not None:
+            if not self.data_input.exists(my_task):
+                return None
+            try:
+                return len(self.data_input.get(my_task))
+            except TypeError:
+                return None
+        if self.cardinality is None:
+            return None
+        try:
+            return int(my_task.workflow.script_engine.evaluate(my_task, self.cardinality))
+        except (TypeError, ValueError):
+            return None
+
+    def _instance_count(self, my_task) -> int:
+        if self.data_input is not None and self.data_input.exists(my_task):
+            return len(self.data_input.get(my_task))
+        cardinality = my_task.internal_data.get("cardinality")
+        if cardinality is None:
+            cardinality = my_task.workflow.script_engine.evaluate(my_task, self.cardinality)
+        return int(cardinality)
+
+
+#: internal_data key of a multi-instance activity refused for its cardinality (engine.limits).
+CARDINALITY_REFUSED = "cardinality_refused"
+
+
+def cardinality_refusal(instance_id: str, task) -> CardinalityTooLargeError | None:
+    """The incident-to-be of a multi-instance task waiting over the cap, or None."""
+    requested = task.internal_data.get(CARDINALITY_REFUSED)
+    if requested is None:
+        return None
+    cap = getattr(task.workflow.script_engine, "max_mi_cardinality", DEFAULT_MAX_CARDINALITY)
+    return CardinalityTooLargeError(instance_id, task.task_spec.bpmn_id, requested, cap)
 
 
 MI_COUNTERS = frozenset({"nrOfInstances", "nrOfCompletedInstances", "nrOfActiveInstances", "loopCounter"})

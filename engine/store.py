@@ -13,45 +13,25 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     String,
     Text,
-    TypeDecorator,
     create_engine,
     desc,
     event,
+    text,
 )
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
+from dbtypes import UtcDateTime
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class UtcDateTime(TypeDecorator):
-    """Aware UTC datetimes on every backend (SQLite drops the zone otherwise)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r} given to the store; pass an aware datetime")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -117,12 +97,67 @@ class ProcessDefinition(Base):
     start_form: Mapped[dict[str, Any] | None]
     message_starts: Mapped[list[Any] | None]
     suspended: Mapped[bool] = mapped_column(default=False)
+    # camunda:historyTimeToLive in days; None: the configured default applies (engine.retention).
+    history_ttl: Mapped[int | None] = mapped_column(Integer)
+
+
+class DecisionDefinition(Base):
+    """One version of one DMN decision (its id is the key); a new file content is a new version."""
+
+    __tablename__ = "decision_definition"
+    __table_args__ = (Index("ix_decision_key_version", "key", "version", unique=True),)
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str | None] = mapped_column(String(255))
+    version: Mapped[int] = mapped_column(Integer)
+    version_tag: Mapped[str | None] = mapped_column(String(255))
+    history_ttl: Mapped[str | None] = mapped_column(String(64))
+    deployment_id: Mapped[str] = mapped_column(ForeignKey("deployment.id", ondelete="CASCADE"), index=True)
+    resource_name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    deployed_at: Mapped[datetime]
+
+
+class DecisionInstance(Base):
+    """One evaluation of a decision: its inputs, the rules that matched and the result (history)."""
+
+    __tablename__ = "decision_instance"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    decision_definition_id: Mapped[str] = mapped_column(
+        ForeignKey("decision_definition.id", ondelete="CASCADE"), index=True
+    )
+    decision_key: Mapped[str] = mapped_column(String(128), index=True)
+    instance_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    process_definition_id: Mapped[str | None] = mapped_column(String(128))
+    element_id: Mapped[str | None] = mapped_column(String(128))
+    activity_instance_id: Mapped[str | None] = mapped_column(String(36))
+    evaluated_at: Mapped[datetime]
+    user: Mapped[str | None] = mapped_column(String(64))
+    inputs: Mapped[list[Any]]
+    matched_rules: Mapped[list[Any]]
+    result: Mapped[list[Any]]
+    collect_result_value: Mapped[dict[str, Any] | None]
+
+
+def _where(condition: str) -> dict[str, Any]:
+    """A partial index's condition on both databases (SQLite and PostgreSQL spell it the same)."""
+    return {"postgresql_where": text(condition), "sqlite_where": text(condition)}
 
 
 class Instance(Base):
     """One process instance; `state` is the serialized workflow, `version` guards concurrent steps."""
 
     __tablename__ = "instance"
+    # The definition page lists a version's latest instances (migration 0013).
+    # The definition page's few finished instances whose open tasks it leaves out (migration 0014).
+    __table_args__ = (
+        Index("ix_instance_definition_started", "definition_id", "started_at"),
+        Index("ix_instance_not_running", "definition_id", "id", **_where("status <> 'running'")),
+        # History cleanup (migration 0018): due instances in removal-time order, and finished
+        # instances still to be given a removal time.
+        Index("ix_instance_removal_time", "removal_time", **_where("removal_time IS NOT NULL")),
+        Index("ix_instance_unstamped", "id", **_where("status <> 'running' AND removal_time IS NULL")),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     definition_id: Mapped[str] = mapped_column(ForeignKey("process_definition.id"), index=True)
     definition_key: Mapped[str] = mapped_column(String(128), index=True)
@@ -130,10 +165,12 @@ class Instance(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     state: Mapped[bytes]
     variables: Mapped[dict[str, Any]]
+    variable_types: Mapped[dict[str, Any] | None]  # name -> Camunda type (engine.typed_values)
     waiting: Mapped[dict[str, Any]]
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     started_by: Mapped[str | None] = mapped_column(String(64))
+    removal_time: Mapped[datetime | None]  # when a finished instance's history may go (engine.retention)
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     __mapper_args__ = {"version_id_col": version}
 
@@ -148,6 +185,27 @@ class UserTask(Base):
         # Sorted by due, the list's first page is read from the index in both directions
         # (migration 0010 says why `due` is descending).
         Index("ix_user_task_open_due", "status", desc("due"), "id"),
+        # The definition page's element counts and heat map, from the index alone (migration 0013).
+        Index(
+            "ix_user_task_definition_element",
+            "definition_id",
+            "element_id",
+            "status",
+            "instance_id",
+            "created_at",
+            "completed_at",
+        ),
+        # Partial indexes over open tasks only (migration 0014): the "My groups" count is a merge
+        # join of the candidate index with the open unassigned task ids, and the definition page
+        # counts waiting instances per element in index order instead of hashing 100,000 pairs.
+        Index("ix_user_task_open_unassigned", "id", **_where("status = 'open' AND assignee IS NULL")),
+        Index(
+            "ix_user_task_open_element",
+            "definition_id",
+            "element_id",
+            "instance_id",
+            **_where("status = 'open'"),
+        ),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     instance_id: Mapped[str] = mapped_column(ForeignKey("instance.id", ondelete="CASCADE"), index=True)
@@ -225,6 +283,30 @@ class Timer(Base):
     element_id: Mapped[str] = mapped_column(String(128))
     due_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(16))  # pending | fired | cancelled
+
+
+class StartTimer(Base):
+    """A timer start event's job: deploying its definition schedules it, firing starts an instance.
+
+    Camunda keeps one timer start job per start event of the latest version of a key; a new
+    version's deploy cancels the previous version's (`status` cancelled). `remaining` counts the
+    instances still to start (-1: unbounded, for R/… and cron cycles).
+    """
+
+    __tablename__ = "start_timer"
+    __table_args__ = (Index("ix_start_timer_due", "status", "due_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    definition_id: Mapped[str] = mapped_column(
+        ForeignKey("process_definition.id", ondelete="CASCADE"), index=True
+    )
+    definition_key: Mapped[str] = mapped_column(String(128), index=True)
+    element_id: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))  # timeDate | timeDuration | timeCycle
+    expression: Mapped[str] = mapped_column(String(255))
+    due_at: Mapped[datetime | None]
+    remaining: Mapped[int] = mapped_column(Integer)
+    fired: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16))  # pending | suspended | done | cancelled
 
 
 class MessageSubscription(Base):

@@ -13,14 +13,27 @@ from typing import Any
 from sqlalchemy import and_, exists, func, or_, select, union
 from sqlalchemy.orm import Session
 
+from engine.errors import EngineError
 from engine.store import TaskCandidate, UserTask
 
+URGENCY = "urgency"
 SORTS = {
     "created": UserTask.created_at,
     "due": UserTask.due,
     "priority": UserTask.priority,
     "name": UserTask.name,
 }
+
+
+class CountBoundError(EngineError, ValueError):
+    """A bounded task count was asked for with a negative bound."""
+
+    def __init__(self, bound: int) -> None:
+        self.bound = bound
+        super().__init__(
+            f"A task count bound must be 0 or more, not {bound}; pass None for an exact count "
+            "(TASK_LIST_COUNT_BOUND in the environment sets the task list's)."
+        )
 
 
 @dataclass
@@ -76,8 +89,16 @@ class TaskView:
 
 @dataclass
 class TaskPage:
+    """One page of tasks and how many match: exactly, or at least `total` when `bounded`."""
+
     tasks: list[TaskView]
     total: int
+    bounded: bool = False
+
+    @property
+    def total_label(self) -> str:
+        """The count as a person reads it: `1000+` when more match than were counted, never a wrong figure."""
+        return f"{self.total}+" if self.bounded else str(self.total)
 
 
 def visible_to(user: str, groups: list[str]):
@@ -160,17 +181,39 @@ def _filters(q: TaskQuery) -> list[Any]:
     return conditions
 
 
-def query_tasks(session: Session, q: TaskQuery, *, count: bool = True) -> TaskPage:
+def query_tasks(
+    session: Session, q: TaskQuery, *, count: bool = True, count_bound: int | None = None
+) -> TaskPage:
+    """The page `q` asks for and, with `count`, how many tasks match.
+
+    `count_bound` caps the count as Camunda's Tasklist does: counting stops after
+    `count_bound + 1` matches, and the page then says "at least `count_bound`" (`bounded`).
+    A group's 20,000 open tasks cost the database an exact count's full walk (~50 ms on
+    PostgreSQL); a bounded one stops after a thousand index entries (under 1 ms).
+    """
+    if count_bound is not None and count_bound < 0:
+        raise CountBoundError(count_bound)
     conditions = _filters(q)
-    column = SORTS.get(q.sort, UserTask.created_at)
-    order = column.desc() if q.descending else column.asc()
+    if q.sort == URGENCY:
+        # The day's order: the nearest deadline first (tasks without one after), then the higher
+        # priority. Written as NULLS LAST rather than "due IS NULL, due" so that PostgreSQL reads
+        # the page from the (status, due DESC, id) index backwards and stops at it, instead of
+        # sorting every visible task (bench/web.py: 150 ms -> 1 ms for a group's 23,000 tasks).
+        order = (UserTask.due.asc().nulls_last(), UserTask.priority.desc())
+    else:
+        column = SORTS.get(q.sort, UserTask.created_at)
+        order = (column.desc() if q.descending else column.asc(),)
     rows = session.scalars(
-        select(UserTask).where(*conditions).order_by(order, UserTask.id).offset(q.offset).limit(q.limit)
+        select(UserTask).where(*conditions).order_by(*order, UserTask.id).offset(q.offset).limit(q.limit)
     ).all()
-    total = (
-        session.scalar(select(func.count()).select_from(UserTask).where(*conditions)) if count else len(rows)
-    )
-    return TaskPage([_view(r) for r in rows], total or 0)
+    if not count:
+        return TaskPage([_view(r) for r in rows], len(rows))
+    if count_bound is None:
+        total = session.scalar(select(func.count()).select_from(UserTask).where(*conditions)) or 0
+        return TaskPage([_view(r) for r in rows], total)
+    matching = select(UserTask.id).where(*conditions).limit(count_bound + 1).subquery()
+    total = session.scalar(select(func.count()).select_from(matching)) or 0
+    return TaskPage([_view(r) for r in rows], min(total, count_bound), bounded=total > count_bound)
 
 
 def _view(r: UserTask) -> TaskView:

@@ -21,7 +21,16 @@ class DeskResources:
 
 @contextmanager
 def transaction(context: JobContext) -> Iterator[Session]:
-    """One transaction per handler call: its changes and its outbox rows commit together."""
+    """The handler's changes and its outbox rows, kept or dropped together.
+
+    Inside the instance's step (context.session set) this is the step's own session: the engine
+    runs the whole handler call in a SAVEPOINT (engine.runtime_jobs), so a failing handler's
+    writes are undone without undoing the step, and what it writes commits with the step (a
+    crash before that commit leaves nothing). Run on its own, the handler gets a transaction.
+    """
+    if context.session is not None:
+        yield context.session
+        return
     resources: DeskResources = context.resources
     with resources.sessions() as session, session.begin():
         yield session

@@ -1,4 +1,4 @@
-"""Topic "escalate": an overdue request is flagged and the managers are notified."""
+"""Topic "escalate": an overdue request is flagged; the managers (absent ones: their substitutes) are told."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from desk import crm, notify
+from desk.absence import group_reach
 from engine.handlers import HandlerOutput, JobContext, Text, TopicMeta
 from handlers._common import REQUEST_ID, job_key, transaction
 
@@ -25,7 +26,7 @@ def handle(variables: Mapping[str, Any], context: JobContext) -> dict[str, Any]:
     with transaction(context) as session:
         request = crm.get_request(session, variables["request_id"])
         request.escalated = True
-        for manager in crm.users_in_group(session, "managers"):
+        for manager in group_reach(session, "managers", now=context.now):
             notify.enqueue(
                 session,
                 now=context.now,

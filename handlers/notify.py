@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from desk import crm, notify
+from desk.absence import group_reach
 from engine.handlers import HandlerInput, HandlerOutput, JobContext, Text, TopicMeta
 from handlers._common import job_key, transaction
 
@@ -52,7 +53,7 @@ def handle(variables: Mapping[str, Any], context: JobContext) -> dict[str, Any]:
     with transaction(context) as session:
         request = crm.get_request(session, variables["request_id"]) if variables.get("request_id") else None
         groups = {
-            role: [u.username for u in crm.users_in_group(session, group)]
+            role: [u.username for u in group_reach(session, group, now=context.now)]
             for role, group in GROUP_ROLES.items()
             if role in roles
         }

@@ -1,4 +1,10 @@
-"""Topic "route": category -> dispatcher group, suggested executor and approvers (rules table)."""
+"""Topic "route": category -> dispatcher group, suggested executor and approvers.
+
+The admin pages' rules decide, unless service_request.bpmn evaluated the deployed decision
+tables first: `routing_rule` (routing.dmn, singleResult) and `approval_rule` (approval.dmn,
+collectEntries) then win. A table that matched no rule leaves routing_rule null (the admin
+rule applies) and approval_rule empty (no approval needed, since the table says so).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from desk import crm
+from desk.absence import away_now, stand_in
 from engine.handlers import HandlerInput, HandlerOutput, JobContext, Text, TopicMeta
 from handlers._common import transaction
 
@@ -38,9 +45,24 @@ META = TopicMeta(
 def handle(variables: Mapping[str, Any], context: JobContext) -> dict[str, Any]:
     with transaction(context) as session:
         rule = crm.route(session, variables.get("category"))
-        return {
+        decided = {
             "dispatcher_group": rule.dispatcher_group,
             "suggested_executor": rule.executor,
             "needs_approval": bool(rule.needs_approval and rule.approvers),
             "approvers": list(rule.approvers or []),
         }
+        table = variables.get("routing_rule")
+        if isinstance(table, Mapping):
+            decided["dispatcher_group"] = table.get("dispatcher_group") or decided["dispatcher_group"]
+            decided["suggested_executor"] = table.get("suggested_executor") or decided["suggested_executor"]
+        approvers = variables.get("approval_rule")
+        if isinstance(approvers, list):
+            decided["approvers"] = [str(a) for a in approvers if a]
+            decided["needs_approval"] = bool(decided["approvers"])
+        # An absent executor is not suggested, whichever rule named them: their substitute is,
+        # or nobody (desk.absence).
+        if decided["suggested_executor"]:
+            decided["suggested_executor"] = stand_in(
+                decided["suggested_executor"], away_now(session, context.now)
+            )
+    return decided

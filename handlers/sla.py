@@ -1,4 +1,8 @@
-"""Topic "sla": compute the request's resolve-by deadline from its category and priority."""
+"""Topic "sla": compute the request's resolve-by deadline from its category and priority.
+
+The admin pages' SLA policies decide, unless service_request.bpmn evaluated sla_policy.dmn
+first: its `sla_rule` (resolve_within, calendar) then sets the time limit.
+"""
 
 from __future__ import annotations
 
@@ -48,5 +52,9 @@ def handle(variables: Mapping[str, Any], context: JobContext) -> dict[str, Any]:
             request.priority = variables["priority"]
         if request.status == "triage":
             crm.change_status(session, request, "new", now=context.now)
-        due = crm.set_resolve_by(session, request)
+        rule = variables.get("sla_rule")
+        override = None
+        if isinstance(rule, Mapping) and rule.get("resolve_within"):
+            override = (str(rule["resolve_within"]), str(rule.get("calendar") or "workdays"))
+        due = crm.set_resolve_by(session, request, override=override)
     return {"resolve_by": due.isoformat(), "category": request.category, "priority": request.priority}

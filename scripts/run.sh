@@ -3,7 +3,7 @@
 # every diagram in bpmn/ deployed, demo users seeded; serves http://127.0.0.1:5000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m venv .venv
+[ -x .venv/bin/python ] || python3 -m venv .venv  # reuse an existing one
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -r requirements.txt
 # Invoice PDFs need a TrueType font with Cyrillic (INVOICE_FONT); Debian's DejaVu by default.

@@ -30,7 +30,7 @@ def user_row(app, username: str) -> User:
 def test_admin_creates_a_user_who_can_log_in_and_deactivation_logs_them_out(seeded):
     admin = staff_client(seeded, "admin")
     weak = admin_post(admin, "/admin/users", {"username": "olga", "password": "short", "roles": "operator"})
-    assert weak.status_code == 400 and "at least 8 characters" in weak.get_data(as_text=True)
+    assert weak.status_code == 400 and "не короче 8 символов" in weak.get_data(as_text=True)
     created = admin_post(
         admin,
         "/admin/users",
@@ -47,7 +47,7 @@ def test_admin_creates_a_user_who_can_log_in_and_deactivation_logs_them_out(seed
     olga = staff_client(seeded, "olga", "long-enough-1")
     assert olga.get("/tasks/").status_code == 200
     again = admin_post(admin, "/admin/users", {"username": "olga", "password": "long-enough-2"})
-    assert again.status_code == 400 and "exists already" in again.get_data(as_text=True)
+    assert again.status_code == 400 and "уже есть; измените его карточку" in again.get_data(as_text=True)
 
     saved = admin_post(
         admin, "/admin/users/olga", {"full_name": "Ольга", "roles": "operator", "language": "ru"}
@@ -240,7 +240,9 @@ def test_an_override_that_cannot_render_falls_back_to_the_shipped_text():
 
 def test_api_token_is_shown_once_works_and_stops_working_when_revoked(seeded):
     admin = staff_client(seeded, "admin")
-    created = admin_post(admin, "/admin/tokens", {"name": "pbx-webhook", "username": "analyst"})
+    created = admin_post(
+        admin, "/admin/tokens", {"name": "pbx-webhook", "username": "analyst", "scope": "engine:admin"}
+    )
     html = created.get_data(as_text=True)
     assert created.status_code == 200 and created.headers["Cache-Control"] == "no-store"
     token = html.split('<pre class="body"><code>')[1].split("</code>")[0]

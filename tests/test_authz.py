@@ -24,6 +24,7 @@ PUBLIC = {
     "public_form.new",
     "public_form.submit",
     "public_form.thanks",
+    "calendar.feed",  # calendar applications cannot log in: the secret token in the address authorizes
 }
 # Machine APIs authenticate each call (HTTP Basic, bearer tokens, webhook secrets), never by session.
 API_PREFIXES = ("/engine-rest", "/api/")

@@ -7,7 +7,6 @@ handler. tests/test_service_request.py and tests/test_owner_sync.py run them wit
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -23,7 +22,7 @@ from engine.forms import FormValidationError
 from engine.runtime import Engine
 from engine.store import Instance
 from engine.tasklist import TaskQuery, query_tasks
-from tests.conftest import PROJECT, Clock, require_service
+from tests.conftest import PROJECT, Clock, npm_ready
 
 BPMN_DIR = PROJECT / "bpmn"
 FILES = ("service_request.bpmn", "owner_sync.bpmn", "field_service.bpmn")
@@ -42,8 +41,11 @@ NS = {
 TOPICS = {
     "service_request.bpmn": {
         "classify",
+        "decision_tables",
         "sla",
         "route",
+        "match_client",
+        "client_card",
         "set_status",
         "create_task",
         "notify",
@@ -88,6 +90,7 @@ class Stubs:
         self.needs_approval = True
         self.approvers = ["anna", "boris"]
         self.batches_until_done = 3
+        self.client_known = True
 
     def register(self, registry) -> None:
         outputs = {
@@ -102,6 +105,14 @@ class Stubs:
                 "needs_approval": self.needs_approval,
                 "approvers": list(self.approvers),
             },
+            "decision_tables": lambda v: {"decision_tables": []},  # none deployed: the admin rules decide
+            "match_client": lambda v: {
+                "client_known": self.client_known,
+                "contact_id": 5 if self.client_known else None,
+                "client_email": v.get("requester_email"),
+                "client_phone": "+79161234567",
+            },
+            "client_card": lambda v: {"contact_id": 6, "company_id": 2, "client_known": True},
             "set_status": lambda v: {},
             "create_task": lambda v: {"task_id": 77},
             "notify": lambda v: {"notified": 1},
@@ -235,12 +246,12 @@ def test_without_handlers_only_unknown_topic_warnings_remain(app):
 
 def test_classified_request_is_dispatched_approved_by_two_resolved_and_closed(engine, stubs):
     started = start_request(engine)
-    assert stubs.topics() == ["classify", "sla", "route"]
+    assert stubs.topics() == ["classify", "decision_tables", "sla", "route", "match_client"]
     assert stubs.seen("sla")[0]["category"] == "printer"
     dispatch_task = only_task(engine, started.id, "Task_Dispatch")
     assert dispatch_task.candidate_groups == ["dispatchers"]
     form = engine.task_form(dispatch_task.id)
-    assert [(f.id, f.required, f.label) for f in form.fields] == [("executor", True, "Исполнитель (логин)")]
+    assert [(f.id, f.required, f.label) for f in form.fields] == [("executor", True, "Исполнитель")]
     with pytest.raises(FormValidationError):
         engine.complete(dispatch_task.id, "dispatcher", {})
 
@@ -344,8 +355,39 @@ def test_unclassified_request_is_triaged_by_an_operator(engine, stubs):
     engine.complete(triage.id, "operator", {"category": "network", "priority": "high"})
     [sla] = stubs.seen("sla")
     assert sla["category"] == "network" and sla["priority"] == "high"
-    assert stubs.topics() == ["classify", "sla", "route"]
+    assert stubs.topics() == ["classify", "decision_tables", "sla", "route", "match_client"]
     assert only_task(engine, started.id, "Task_Dispatch")
+
+
+def test_a_new_client_goes_to_a_managers_card_task_then_to_dispatch(engine, stubs):
+    stubs.client_known = False
+    started = start_request(engine)
+    assert stubs.topics() == ["classify", "decision_tables", "sla", "route", "match_client"]
+    assert open_tasks(engine, started.id, "Task_Dispatch") == []
+    card = only_task(engine, started.id, "Task_ClientCard")
+    assert card.candidate_groups == ["managers"] and card.name == "Создать карточку клиента"
+    fields = {f.id: f for f in engine.task_form(card.id).fields}
+    assert list(fields) == [
+        "client_name",
+        "client_email",
+        "client_phone",
+        "company_name",
+        "company_inn",
+        "client_needs",
+    ]
+    assert fields["client_name"].required and fields["client_email"].default == INTAKE["requester_email"]
+    assert fields["client_phone"].default == "+79161234567"
+    with pytest.raises(FormValidationError):
+        engine.complete(card.id, "manager", {"client_email": "x@example.ru"})
+
+    engine.complete(card.id, "manager", {"client_name": "Иван", "company_name": "Ромашка"})
+    [saved] = stubs.seen("client_card")
+    assert (
+        saved["client_name"] == "Иван" and saved["company_name"] == "Ромашка" and saved["request_id"] == 123
+    )
+    assert only_task(engine, started.id, "Task_Dispatch")
+    dispatch(engine, started.id, "petr")
+    assert engine.variables(started.id)["contact_id"] == 6
 
 
 def test_overdue_work_is_escalated_while_the_executor_keeps_working(engine, stubs):
@@ -542,7 +584,7 @@ def test_service_request_lanes_and_assignments():
     root = etree.parse(str(BPMN_DIR / "service_request.bpmn")).getroot()
     process = root.find("bpmn:process[@id='service_request']", NS)
     lanes = {lane.get("name") for lane in process.iterfind("bpmn:laneSet/bpmn:lane", NS)}
-    assert lanes == {"Operator", "Dispatcher", "Manager", "Executor", "Approver"}
+    assert lanes == {"Оператор", "Диспетчер", "Руководитель", "Исполнитель", "Согласующий"}
     camunda = f"{{{NS['camunda']}}}"
     people = {
         t.get("id"): (t.get(f"{camunda}assignee"), t.get(f"{camunda}candidateGroups"))
@@ -550,6 +592,7 @@ def test_service_request_lanes_and_assignments():
     }
     assert people == {
         "Task_Triage": (None, "operators"),
+        "Task_ClientCard": (None, "managers"),
         "Task_Dispatch": (None, "${dispatcher_group}"),
         "Task_Approve": ("${approver}", None),
         "Task_Resolve": ("${executor}", None),
@@ -582,20 +625,8 @@ def test_our_renderer_draws_the_diagrams(name, process_id):
 
 def bpmnlint_ready() -> Path:
     """Skip unless node and npm are here; install the pinned bpmnlint into tests/bpmnlint once."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("Node.js and npm are not installed, so bpmnlint cannot run")
     cli = LINT_DIR / "node_modules" / "bpmnlint" / "bin" / "bpmnlint.js"
-    plugin = LINT_DIR / "node_modules" / "bpmnlint-plugin-camunda-compat"
-    if not cli.is_file() or not plugin.is_dir():
-        installed = subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund"],
-            cwd=LINT_DIR,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if installed.returncode != 0 or not cli.is_file():
-            require_service("npm install of bpmnlint", f"failed: {installed.stderr[-500:]}")
+    npm_ready(LINT_DIR, cli, LINT_DIR / "node_modules" / "bpmnlint-plugin-camunda-compat", what="bpmnlint")
     return cli
 
 

@@ -521,3 +521,13 @@ def test_zero_days_is_the_earliest_working_moment(kind, start):
     assert snapped >= start.replace(tzinfo=MSK)
     assert working_time_between(snapped, snapped + MIN, calendar) == MIN
     assert working_time_between(start, snapped, calendar) == timedelta(0)
+
+
+def test_the_countries_a_calendar_accepts_are_those_the_holidays_package_supports():
+    """desk.calendar reads the codes from the package's registry instead of importing every
+    country module; the two must name the same codes (alpha-2, alpha-3 and aliases such as UK)."""
+    import holidays
+
+    from desk.calendar import _supported_countries
+
+    assert _supported_countries() == frozenset(holidays.list_supported_countries())

@@ -39,6 +39,21 @@ def test_miwg_files_deploy_or_are_refused_with_element_and_reason(app):
     assert deployed > 0
 
 
+def test_every_peer_file_deploys_or_is_refused_naming_an_element_and_a_line(app):
+    """What cannot run is refused at deploy with file, line and element id (DESIGN §8b), never bare."""
+    sessions = app.extensions["sessions"]
+    unlocated = []
+    for folder in ("miwg/reference", "miwg/camunda-modeler-18.6.1", "camunda-examples"):
+        path_folder = peers(folder)
+        forms = {p.name: p.read_bytes() for p in path_folder.glob("*.form")}
+        for path in sorted(path_folder.glob("*.bpmn")):
+            try:
+                deploy(sessions, {path.name: path.read_bytes(), **forms}, allow_scripts=True)
+            except DeployError as err:
+                unlocated += [f"{folder}/{p}" for p in err.problems if not (p.element_id and p.line)]
+    assert unlocated == []
+
+
 def run(cli, *args: str) -> str:
     result = cli.invoke(args=list(args))
     assert result.exit_code == 0, result.output

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from engine.deploy import DeployError, deploy
 from engine.store import Deployment, ProcessDefinition, Resource
+from tests.conftest import PROJECT
 
 DATA = Path(__file__).parent / "data" / "bpmn"
 FIVE = (DATA / "five_step.bpmn").read_bytes()
@@ -142,10 +143,32 @@ def test_missing_form_file_is_a_deploy_error(sessions):
     assert any("review.form" in p.message and p.element_id == "review" for p in err.problems)
 
 
-def test_business_rule_task_is_refused_with_a_reason(sessions):
+def test_business_rule_task_without_a_decision_or_an_implementation_is_refused_with_a_reason(sessions):
     xml = FIVE.replace(
         b'<bpmn:endEvent id="end">',
-        b'<bpmn:businessRuleTask id="rules" camunda:decisionRef="dish"/><bpmn:endEvent id="end">',
+        b'<bpmn:businessRuleTask id="rules"/><bpmn:endEvent id="end">',
     )
     err = refused(sessions, {"five_step.bpmn": xml})
-    assert any(p.element_id == "rules" and "DMN" in p.message for p in err.problems)
+    assert any(p.element_id == "rules" and "camunda:decisionRef" in p.message for p in err.problems)
+
+
+def test_the_same_resources_are_parsed_once_and_each_caller_gets_its_own_copy():
+    from engine import definitions
+
+    resources = {p.name: p.read_bytes() for p in (PROJECT / "bpmn").glob("*.bpmn")}
+    definitions._PARSE_CACHE.clear()
+    first = definitions.parse_resources(resources, allow_scripts=True, lint=False)
+    second = definitions.parse_resources(resources, allow_scripts=True, lint=False)
+    assert len(definitions._PARSE_CACHE) == 1, "the second parse came from the cache"
+    assert first.processes.keys() == second.processes.keys() and "service_request" in first.processes
+    # The runtime wires called processes into the specs it gets: one caller's edits stay its own.
+    first.processes["service_request"].subprocess_specs["wired_by_caller"] = object()
+    first.warnings.append("a caller's own note")
+    third = definitions.parse_resources(resources, allow_scripts=True, lint=False)
+    assert "wired_by_caller" not in third.processes["service_request"].subprocess_specs
+    assert third.warnings == second.warnings
+    # Other bytes or other options are another entry, never a stale parse.
+    definitions.parse_resources(resources, allow_scripts=True, lint=True)
+    changed = dict(resources, **{"extra.bpmn": b"<not-bpmn/>"})
+    assert definitions.parse_resources(changed, allow_scripts=True, lint=False).errors
+    assert len(definitions._PARSE_CACHE) == 3

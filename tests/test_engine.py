@@ -15,19 +15,10 @@ from engine.forms import FormValidationError
 from engine.runtime import Engine
 from engine.store import HistoryEvent, Incident, Instance, Job, UserTask
 from engine.tasklist import TaskQuery, query_tasks
+from tests.conftest import Clock
 
 DATA = Path(__file__).parent / "data" / "bpmn"
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    """An injected clock: tests move time instead of sleeping."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

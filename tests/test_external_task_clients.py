@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -21,8 +20,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
-from tests.conftest import require_service
-from tests.test_engine_rest import EXTERNAL_BPMN, T0, basic, deployed_id, seed_users
+from tests.conftest import npm_ready, require_service
+from tests.engine_rest_helpers import EXTERNAL_BPMN, T0, basic, deployed_id, seed_users
 from web.auth import issue_token
 from web.demo import DEMO_PASSWORD
 
@@ -86,7 +85,7 @@ def test_python_client_completes_fails_and_throws_bpmn_errors(served, client):
     from camunda.external_task.external_task_worker import ExternalTaskWorker, NoExternalTaskFound
 
     deployed_id(client, "rest_external.bpmn", EXTERNAL_BPMN)
-    auth = {"auth_basic": {"username": "operator", "password": DEMO_PASSWORD}}
+    auth = {"auth_basic": {"username": "admin", "password": DEMO_PASSWORD}}
     engine = EngineClient(served, config=auth)
     for key, scenario in (("PY-PAY", "pay"), ("PY-FAIL", "fail"), ("PY-DECLINE", "decline")):
         started = engine.start_process(
@@ -146,11 +145,13 @@ def test_python_client_authenticates_with_a_bearer_token(any_app, served, client
     client.post(
         f"/engine-rest/process-definition/{definition_id}/start",
         json={"businessKey": "PY-TOKEN", "variables": {"amount": {"value": 1, "type": "Integer"}}},
-        headers=basic("operator"),
+        headers=basic("admin"),
     )
     sessions = any_app.extensions["sessions"]
     with sessions() as session, session.begin():
-        token = issue_token(session, name="payment worker", username="operator", now=T0)
+        token = issue_token(
+            session, name="payment worker", username="operator", now=T0, scopes=["engine:worker"]
+        )
     config = {"auth_bearer": {"access_token": token}, "maxTasks": 1, "asyncResponseTimeout": 500}
     worker = ExternalTaskWorker(worker_id="py-token-worker", base_url=served, config=config)
     worker.fetch_and_execute("charge_card", lambda task: task.complete({"charged": True}))
@@ -162,20 +163,11 @@ def test_python_client_authenticates_with_a_bearer_token(any_app, served, client
 
 def js_client_ready() -> None:
     """Skip unless node and npm are here; install the pinned client into tests/js_worker once."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("Node.js and npm are not installed, so the JavaScript client cannot run")
-    if not (JS_WORKER / "node_modules" / "camunda-external-task-client-js").is_dir():
-        installed = subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund"],
-            cwd=JS_WORKER,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if installed.returncode != 0:
-            require_service(
-                "npm install of camunda-external-task-client-js", f"failed: {installed.stderr[-500:]}"
-            )
+    npm_ready(
+        JS_WORKER,
+        JS_WORKER / "node_modules" / "camunda-external-task-client-js" / "package.json",
+        what="camunda-external-task-client-js",
+    )
 
 
 @pytest.mark.node
@@ -194,14 +186,16 @@ def test_js_client_completes_fails_and_throws_bpmn_errors(any_app, served, clien
                     "amount": {"value": 12.5, "type": "Double"},
                 },
             },
-            headers=basic("operator"),
+            headers=basic("admin"),
         )
         assert started.status_code == 200
     if auth_kind == "basic":
-        auth = f"basic:operator:{DEMO_PASSWORD}"
+        auth = f"basic:admin:{DEMO_PASSWORD}"
     else:
         with any_app.extensions["sessions"]() as session, session.begin():
-            auth = "bearer:" + issue_token(session, name="js worker", username="operator", now=T0)
+            auth = "bearer:" + issue_token(
+                session, name="js worker", username="operator", now=T0, scopes=["engine:worker"]
+            )
 
     env = {**os.environ, "ENGINE_URL": served, "AUTH": auth, "EXPECT": "4"}
     run = subprocess.run(
@@ -220,7 +214,10 @@ def test_js_client_completes_fails_and_throws_bpmn_errors(any_app, served, clien
     assert paid["state"] == "COMPLETED"
     assert paid["variables"]["charged"] == ("Boolean", True)
     assert paid["variables"]["chargedCents"] == ("Integer", 1250)
-    assert paid["variables"]["chargedAt"] == ("String", "2026-11-23T10:00:00+00:00")
+    assert paid["variables"]["chargedAt"] == (
+        "Date",
+        "2026-11-23T10:00:00.000+0000",
+    )  # a JS Date stays a Date
     assert json.loads(paid["variables"]["receipt"][1]) == {"number": "R-JS-PAY", "lines": [1, 2]}
     assert paid["variables"]["shippedBy"] == ("String", "js-worker")
 

@@ -134,7 +134,9 @@ def test_a_field_request_runs_from_task_to_closed_deal(seeded):
 
     # Payment arrives through the API (a bank integration), twice: recorded once.
     with desk.extensions["sessions"]() as session, session.begin():
-        api_token = issue_token(session, name="bank", username="dispatcher", now=MONDAY_10)
+        api_token = issue_token(
+            session, name="bank", username="dispatcher", now=MONDAY_10, scopes=["invoices:pay"]
+        )
     api = desk.test_client()
     headers = {"Authorization": f"Bearer {api_token}"}
     for _ in range(2):
@@ -223,8 +225,13 @@ def test_only_the_specialist_or_staff_sees_the_task_card(seeded):
 @pytest.mark.parametrize(
     "body, status, says",
     [
-        (b"not json", 400, "not JSON"),
+        (b"not json", 400, "not valid JSON"),
         (b'{"amount": "lots"}', 400, "'lots' is not a number"),
+        (b'{"amount": NaN}', 400, "NaN is not a number JSON allows"),
+        (b'{"amount": "Infinity"}', 400, "'Infinity' is not a number"),
+        (b'{"reference": "\\ud800"}', 400, "reference: contains a lone surrogate"),
+        (b'{"amount": 99999999999999999999}', 400, "amount: is a whole number beyond 64 bits"),
+        (b'{"reference": ' + b"[" * 40 + b"]" * 40 + b"}", 400, "nested deeper than 32 levels"),
         (b'{"amount": "1.00"}', 400, "partial payments are not accepted"),
     ],
 )
@@ -236,11 +243,14 @@ def test_bad_payment_calls_are_refused_and_change_nothing(seeded, body, status, 
     [convert] = [t for t in _open_user_tasks(desk, request) if t.element_id == "Task_Convert"]
     runtime.complete(convert.id, "dispatcher", {"products": "VISIT"})
     with desk.extensions["sessions"]() as session, session.begin():
-        api_token = issue_token(session, name="bank", username="dispatcher", now=MONDAY_10)
+        api_token = issue_token(
+            session, name="bank", username="dispatcher", now=MONDAY_10, scopes=["invoices:pay"]
+        )
         number = session.scalars(select(billing.Invoice.number)).one()
     headers = {"Authorization": f"Bearer {api_token}", "Content-Type": "application/json"}
     reply = desk.test_client().post(f"/api/invoices/{number}/paid", data=body, headers=headers)
-    assert reply.status_code == status and says in reply.json["message"]
+    assert reply.status_code == status and says in reply.json["message"], reply.json
+    assert reply.json["field"]
     assert desk.test_client().post(f"/api/invoices/{number}/paid", json={}).status_code == 401
     assert desk.test_client().post("/api/invoices/NOPE/paid", json={}, headers=headers).status_code == 404
     with desk.extensions["sessions"]() as session:
@@ -338,7 +348,9 @@ def test_a_web_form_request_is_invoiced_by_mail_paid_worked_and_the_client_reply
         "Можно ли оплатить картой на месте?\r\n"
     ).encode()
     with app.extensions["sessions"]() as session, session.begin():
-        api_token = issue_token(session, name="relay", username="admin", now=MONDAY_10)
+        api_token = issue_token(
+            session, name="relay", username="admin", now=MONDAY_10, scopes=["mail:ingest"]
+        )
     api = app.test_client()
     answer = api.post(
         "/api/email",

@@ -15,7 +15,7 @@ from engine.lint import RULES, LintContext, all_false_example, lint_tree
 from engine.parser import load_xml
 from engine.variables import provided_variables
 from tests.conftest import PEERS, PROJECT
-from tests.test_engine_rest import basic, modeler_deploy, seed_users
+from tests.engine_rest_helpers import basic, modeler_deploy, seed_users
 
 HEAD = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -53,10 +53,6 @@ REVIEW = (
 # rule id -> (a diagram body that breaks the rule, the element the finding must name)
 BROKEN = {
     "no-start-event": (f'<bpmn:task id="work" name="Work" />{END}{flow("f1", "work", "end")}', "lint_case"),
-    "reserved-element-id": (
-        f'<bpmn:startEvent id="Start" />{END}{flow("f1", "Start", "end")}',
-        "Start",
-    ),
     "no-end-event": (f"{START}{REVIEW}{flow('f1', 'start', 'review')}", "lint_case"),
     "unreachable-element": (
         f'{START}{END}<bpmn:task id="orphan" name="Orphan" />{flow("f1", "start", "end")}',

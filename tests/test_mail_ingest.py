@@ -18,6 +18,7 @@ from desk.mail.ingest import IngestSettings, MailIngester, timeline
 from desk.mail.outbound import build_message
 from desk.messages import MailAttachment, MailMessage
 from desk.models import Contact, Notification, Request, Task
+from engine.store import UserTask
 from tests.conftest import MONDAY_10, PROJECT, Clock
 from web.auth import issue_token
 from web.cli import deploy_paths
@@ -164,14 +165,13 @@ def test_corpus_sequence_ingests_as_expected(bare_mail, sequence):
 # ---------------------------------------------------------------------------
 
 
-def test_new_message_opens_a_request_in_service_request_with_the_sender_as_contact(mail):
+def test_new_message_from_an_unknown_sender_opens_a_request_whose_card_makes_the_contact(mail):
     result = mail.ingest(raw("a01_outlook_ru_cp1251_new_printer.eml"))
     assert result.action == "new"
     with mail.sessions() as session:
         request = crm.get_request(session, result.request)
-        contact = session.get(Contact, request.contact_id)
-        assert contact.email == "i.petrov@stroymontazh.example.ru"
-        assert contact.name == "Иван Петров"
+        assert request.contact_id is None  # a new client: the manager's card makes the contact
+        assert count(session, Contact, Contact.email == "i.petrov@stroymontazh.example.ru") == 0
         assert request.instance_id is not None  # service_request started via the engine
         assert request.channel == "email" and request.subject == "Не печатает принтер в бухгалтерии"
         assert "ошибка 49.4C02" in request.body
@@ -179,10 +179,19 @@ def test_new_message_opens_a_request_in_service_request_with_the_sender_as_conta
         stored = session.scalars(select(MailMessage).where(MailMessage.message_id == result.message_id)).one()
         assert "С уважением" in stored.quoted_text  # ...and is kept on the message record
         assert (stored.action, stored.request_id, stored.raw) == ("new", request.id, None)
+        [card] = session.scalars(
+            select(UserTask).where(UserTask.business_key == request.number, UserTask.status == "open")
+        ).all()
+        assert card.element_id == "Task_ClientCard"
+    mail.app.extensions["runtime"].complete(card.id, "manager", {"client_name": "Иван Петров"})
     again = mail.ingest(raw("a02_outlook_ru_reply_changed_subject.eml"))
     assert (again.action, again.request) == ("appended", result.request)  # References name a01
     with mail.sessions() as session:
-        assert count(session, Contact, Contact.email == "i.petrov@stroymontazh.example.ru") == 1
+        [contact] = session.scalars(
+            select(Contact).where(Contact.email == "i.petrov@stroymontazh.example.ru")
+        )
+        assert contact.name == "Иван Петров"
+        assert crm.get_request(session, result.request).contact_id == contact.id
 
 
 def test_attachments_are_stored_and_the_one_over_the_limit_keeps_only_its_name_and_size(mail):
@@ -469,7 +478,9 @@ def test_cli_refuses_a_path_that_does_not_exist(mail, tmp_path):
 @pytest.fixture
 def token(mail):
     with mail.sessions() as session, session.begin():
-        return issue_token(session, name="mail relay", username="admin", now=MONDAY_10)
+        return issue_token(
+            session, name="mail relay", username="admin", now=MONDAY_10, scopes=["mail:ingest"]
+        )
 
 
 def test_api_ingests_a_raw_message_with_a_bearer_token(mail, token):
@@ -495,7 +506,7 @@ def test_api_refuses_missing_tokens_and_empty_or_oversized_bodies(mail, token):
     assert client.post("/api/email", data=data).status_code == 401
     assert client.post("/api/email", data=data, headers={"Authorization": "Bearer wrong"}).status_code == 401
     empty = client.post("/api/email", data=b"  \r\n", headers={"Authorization": f"Bearer {token}"})
-    assert empty.status_code == 400 and "raw RFC 822" in empty.get_json()["message"]
+    assert empty.status_code == 400 and "RFC 822" in empty.get_json()["message"]
     mail.app.config["MAIL_MAX_MESSAGE_BYTES"] = 100
     big = client.post("/api/email", data=data, headers={"Authorization": f"Bearer {token}"})
     assert big.status_code == 413

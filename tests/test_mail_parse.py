@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from datetime import UTC, datetime
@@ -12,13 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from desk.errors import DeskError
-from desk.mail.parse import (
-    MalformedMessageError,
-    extract_request_token,
-    html_to_text,
-    normalize_message_id,
-    parse_message,
-)
+from desk.mail.headers import extract_request_token, normalize_message_id
+from desk.mail.html_text import html_to_text
+from desk.mail.parse import MalformedMessageError, parse_message
 from desk.text import split_reply
 
 CORPUS = Path(__file__).parent / "data" / "mail"
@@ -423,6 +420,23 @@ def test_arbitrary_mime_headers_never_raise_anything_but_malformed(body, charset
         f"Content-Type: {content_type}; charset={charset}\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n"
     )
     parse_or_reject(header.encode("utf-8", "surrogateescape") + body.encode("utf-8", "surrogateescape"))
+
+
+def test_a_charset_python_calls_undefined_is_read_as_an_unknown_charset_not_rejected():
+    # Found by Hypothesis: Python has a codec named "undefined" that refuses every input, so a
+    # part declaring it made parse_message reject the whole message ("decoding with 'undefined'
+    # codec failed"). Mail clients show such a text with a fallback charset; so do we.
+    raw = (
+        b"From: a@example.com\r\nMessage-ID: <m@example.com>\r\n"
+        b"Subject: =?UNDEFINED?B?0J/RgNC40LLQtdGC?=\r\n"
+        b"Content-Type: text/plain; charset=UNDEFINED\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.b64encode("Привет, принтер сломался".encode())
+        + b"\r\n"
+    )
+    msg = parse_message(raw)
+    assert msg.text.strip() == "Привет, принтер сломался"
+    assert msg.subject == "Привет"
+    assert any("unknown charset 'undefined'" in defect.lower() for defect in msg.defects)
 
 
 def test_absurdly_deep_mime_nesting_is_rejected_not_crashed():

@@ -22,6 +22,7 @@ from engine.migration import (
 )
 from engine.runtime import Engine
 from engine.store import HistoryEvent, Instance, Job, Timer, UserTask
+from tests.conftest import Clock
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -91,14 +92,6 @@ V2_ADDED = diagram(
 V_RENAMED = diagram("approval", [START, user_task("check"), END], reminder("check"))
 V_REMOVED = diagram("approval", [START, user_task("approve", "approvers"), END])
 V_TWO_STEPS = diagram("approval", [START, user_task("review"), user_task("approve", "approvers"), END])
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

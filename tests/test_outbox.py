@@ -20,7 +20,7 @@ from desk.delivery import DeliveryConfigError
 from desk.models import Notification, User
 from desk.outbox import Status, UnknownChannelError
 from desk.preferences import NotificationPreference
-from tests.conftest import REDIS_URL, Clock, make_app, require_service
+from tests.conftest import Clock, make_app
 from tests.test_smtp_delivery import field, login, smtp_config, smtp_server  # noqa: F401  (fixture)
 from web.demo import create_user
 
@@ -459,18 +459,16 @@ def test_cli_status_counts_per_status_and_deliver_runs_one_pass(staff_app):
 
 
 @pytest.mark.redis
-def test_with_redis_a_commit_enqueues_only_the_notification_id_for_a_worker(sqlite_url, gateway):
+def test_with_redis_a_commit_enqueues_only_the_notification_id_for_a_worker(
+    sqlite_url, gateway, redis_db_url
+):
     from redis import Redis
     from rq import Queue
 
     from web.queue import DeskWorker
 
-    url = REDIS_URL.rsplit("/", 1)[0] + "/13"  # a database of our own: the worker below drains it
-    try:
-        connection = Redis.from_url(url, socket_connect_timeout=2)
-        connection.flushdb()
-    except Exception:
-        require_service("Redis", f"is not reachable at {url}")
+    url = redis_db_url  # a database of our own: the worker below drains it
+    connection = Redis.from_url(url, socket_connect_timeout=2)
     _handler, sms_url = gateway
     app = sms_desk(sqlite_url, REDIS_URL=url, SMS_GATEWAY_URL=sms_url)
     in_app(app, "k:rq")

@@ -1,11 +1,12 @@
-"""Scale-out under failure: a real web server, three RQ workers killed at random, Redis bounced.
+"""Scale-out under failure: a real web server, three RQ workers killed mid-run, Redis bounced.
 
-500 requests run through bpmn/service_request.bpmn on PostgreSQL while clients complete their
-user tasks over HTTP (/engine-rest, Basic auth as the demo users). Workers are SIGKILLed at
-seeded-random moments and restarted; the test's own Redis server is stopped (losing every
-queued message) and started again. Afterwards every instance has finished, every job has been
-completed exactly once (one `service_task_called` history event per job), every notification
-exists once per idempotency key and was delivered, and the history matches the final state.
+100 requests (SCALE_CRASH_REQUESTS) run through bpmn/service_request.bpmn on PostgreSQL while
+clients complete their user tasks over HTTP (/engine-rest, Basic auth as the demo users).
+Workers are SIGKILLed at fixed points of progress (jobs done) and restarted; the test's own
+Redis server is stopped (losing every queued message) and started again. Afterwards every
+instance has finished, every job has been completed exactly once (one `service_task_called`
+history event per job), every notification exists once per idempotency key and was delivered,
+and the history matches the final state.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ from sqlalchemy import func, select
 
 from desk.models import Notification, Request, StatusChange, Task
 from engine.store import HistoryEvent, Incident, Instance, Job, UserTask
-from tests.conftest import PROJECT, make_app, require_service
+from tests.conftest import PROJECT, make_app, require_service, seed_desk
 from web.cli import deploy_paths
-from web.demo import seed_demo, seed_demo_for_load
+from web.demo import seed_demo
 from web.intake import open_request
 
 BIN = Path(sys.executable).parent
@@ -294,9 +295,17 @@ def executor_for(task: dict[str, Any]) -> str:
 
 
 def clients(base: str, stop: threading.Event) -> list[Client]:
-    """Two dispatchers racing for the same tasks, an operator, both approvers and both executors."""
+    """Two dispatchers racing for the same tasks, an operator, a manager making new clients' cards,
+    both approvers and both executors."""
     dispatch = {"taskDefinitionKey": "Task_Dispatch"}
     return [
+        Client(
+            base,
+            "manager",
+            {"taskDefinitionKey": "Task_ClientCard"},
+            lambda t: {"client_name": f"Клиент {t['id'][:8]}"},
+            stop,
+        ),
         Client(base, "dispatcher", dispatch, lambda t: {"executor": executor_for(t)}, stop),
         Client(base, "admin", dispatch, lambda t: {"executor": executor_for(t)}, stop),
         Client(
@@ -337,10 +346,14 @@ SUBJECTS = [
     ("Вопрос", "Добрый день, перезвоните мне, пожалуйста."),
 ]
 WEIGHTS = [30, 30, 20, 10, 10]
+RESTART_REDIS_AT = 0.4  # of the expected jobs
+# A demo contact: a known client's request goes straight to dispatch (no manager's card).
+KNOWN_CLIENT = "ivan.petrov@romashka.example.ru"
 SERVICE_TASKS_DONE = {
     "Task_Classify",
     "Task_Sla",
     "Task_Route",
+    "Task_MatchClient",
     "Task_MarkAssigned",
     "Task_CreateTask",
     "Task_NotifyAssigned",
@@ -356,11 +369,13 @@ SERVICE_TASKS_DONE = {
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.slow
-def test_500_requests_finish_exactly_once_while_workers_die_and_redis_restarts(
+def test_requests_finish_exactly_once_while_workers_die_and_redis_restarts(
     postgres_url, redis_server, mailbox, tmp_path
 ):
     rng = random.Random(20261123)
-    total = int(os.environ.get("SCALE_CRASH_REQUESTS", "500"))
+    # 100 requests: the claim is exactly-once under crashes, not throughput (SCALE_CRASH_REQUESTS=500
+    # for the old volume); six worker kills and a Redis restart still land mid-run.
+    total = int(os.environ.get("SCALE_CRASH_REQUESTS", "100"))
     smtp = {
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(mailbox.controller.port),
@@ -394,7 +409,8 @@ def test_500_requests_finish_exactly_once_while_workers_die_and_redis_restarts(
     stop_clients, stop_chaos = threading.Event(), threading.Event()
     people = clients(base, stop_clients)
     chaos_log: list[str] = []
-    progress = {"done": 0}
+    progress = {"done": 0, "jobs": 0}
+    ours_ids = select(Request.instance_id).where(Request.id > before)
 
     def finished() -> int:
         with sessions() as session:
@@ -414,21 +430,38 @@ def test_500_requests_finish_exactly_once_while_workers_die_and_redis_restarts(
                 )
             )
 
+    def jobs_done() -> int:
+        with sessions() as session:
+            return session.scalar(
+                select(func.count())
+                .select_from(Job)
+                .where(Job.instance_id.in_(ours_ids), Job.status == "done")
+            )
+
+    # Kills land by progress, not by the clock: at these fractions of the jobs the run will do
+    # (eight service tasks per request) a worker that has been working is SIGKILLed (mid-job as
+    # likely as not) and restarted; at RESTART_REDIS_AT, Redis is stopped (every queued message
+    # lost) and started again. However slow the machine, they all happen while work is in flight.
+    expected_jobs = total * len(SERVICE_TASKS_DONE)
+    kill_at = [round(expected_jobs * f) for f in (0.08, 0.2, 0.32, 0.45, 0.58, 0.7)]
+
     def chaos() -> None:
-        """Every few seconds SIGKILL a worker that is working (mid-job, as likely as not) and restart
-        it; once, stop Redis (every queued message is lost) and start it again."""
-        bounced, began = False, time.monotonic()
-        while not stop_chaos.wait(rng.uniform(5.0, 10.0)):
-            ready = [slot for slot, w in enumerate(workers) if w.running and w.logged("Job OK")]
-            if ready:
-                slot = rng.choice(ready)
-                workers[slot].kill()
-                chaos_log.append(f"SIGKILL worker{slot}")
-                stop_chaos.wait(rng.uniform(0.2, 1.0))
-                workers[slot].start()
-            if not bounced and (progress["done"] >= total * 0.25 or time.monotonic() - began > 60):
+        bounced = False
+        pending_kills = list(kill_at)
+        while not stop_chaos.wait(0.3):
+            done = progress["jobs"]
+            if pending_kills and done >= pending_kills[0]:
+                ready = [slot for slot, w in enumerate(workers) if w.running and w.logged("Job OK")]
+                if ready:
+                    pending_kills.pop(0)
+                    slot = rng.choice(ready)
+                    workers[slot].kill()
+                    chaos_log.append(f"SIGKILL worker{slot} at {done}/{expected_jobs} jobs")
+                    stop_chaos.wait(rng.uniform(0.2, 1.0))
+                    workers[slot].start()
+            if not bounced and done >= expected_jobs * RESTART_REDIS_AT:
                 redis_server.stop()
-                chaos_log.append("redis stopped")
+                chaos_log.append(f"redis stopped at {done}/{expected_jobs} jobs")
                 stop_chaos.wait(3)
                 redis_server.start()
                 chaos_log.append("redis started")
@@ -444,19 +477,28 @@ def test_500_requests_finish_exactly_once_while_workers_die_and_redis_restarts(
     started = time.monotonic()
     feeder = threading.Thread(target=feed, daemon=True)
     chaos_thread = threading.Thread(target=chaos, daemon=True)
+    # The run ends as soon as everything is done; it gives up only when nothing moves (no job,
+    # instance or notification settles) for STALL seconds, which is load-proof: a slow machine
+    # is slow, not stalled. The leases (8 s jobs, 10 s outbox) and resend (5 s) bound any wait.
+    stall = float(os.environ.get("SCALE_CRASH_STALL", "120"))
     try:
         feeder.start()
         for person in people:
             person.start()
         chaos_thread.start()
-        deadline = time.monotonic() + float(os.environ.get("SCALE_CRASH_DEADLINE", "400"))
-        while time.monotonic() < deadline:
-            progress["done"] = finished()
-            if progress["done"] >= total * 0.9:
+        last, moved = None, time.monotonic()
+        while True:
+            progress["jobs"], progress["done"], left = jobs_done(), finished(), unsettled()
+            if progress["done"] >= total * 0.9 and len(chaos_log) >= len(kill_at) + 2:
                 stop_chaos.set()
-            if progress["done"] >= total and not feeder.is_alive() and not unsettled():
+            if progress["done"] >= total and not feeder.is_alive() and not left:
                 break
-            time.sleep(1)
+            now = (progress["jobs"], progress["done"], left)
+            if now != last:
+                last, moved = now, time.monotonic()
+            elif time.monotonic() - moved > stall:
+                break  # check_final_state below names what is stuck
+            time.sleep(0.5)
         stop_chaos.set()
         chaos_thread.join(30)
         elapsed = time.monotonic() - started
@@ -470,8 +512,10 @@ def test_500_requests_finish_exactly_once_while_workers_die_and_redis_restarts(
     statuses = sum((p.statuses for p in people), Counter())
     kills = sum(1 for e in chaos_log if e.startswith("SIGKILL"))
     print(f"\n{total} requests in {elapsed:.1f}s; {kills} workers killed; HTTP completes {dict(statuses)}")
-    assert "redis stopped" in chaos_log and "redis started" in chaos_log, chaos_log
-    assert kills >= 3, chaos_log
+    assert any(e.startswith("redis stopped") for e in chaos_log) and "redis started" in chaos_log, chaos_log
+    assert kills == len(kill_at), chaos_log
+    if progress["done"] < total:
+        print(f"no progress for {stall:.0f}s: {progress['done']}/{total} instances completed")
     client_errors = [f"{p.user}: {e}" for p in people for e in p.errors]
     print(f"client errors: {len(client_errors)}; first: {client_errors[:5]}")
     assert not [e for e in client_errors if ": list:" not in e], client_errors[:10]
@@ -480,11 +524,16 @@ def test_500_requests_finish_exactly_once_while_workers_die_and_redis_restarts(
 
 
 def seed_without_samples(database_url: str) -> int:
-    """Deploy and seed (inline, no Redis), cancel the seed's sample requests; the last seeded request id."""
-    seeding = make_app(database_url)
+    """The seeded desk (the template copy: bpmn/ deployed, demo seed) with the sample requests'
+    processes cancelled, as `seed_demo_for_load` leaves it; the last seeded request id."""
+    seeding = seed_desk(make_app(database_url))
+    runtime = seeding.extensions["runtime"]
     with seeding.app_context():
-        deploy_paths([PROJECT / "bpmn"])
-        before = seed_demo_for_load(reason="not part of the crash test")
+        with seeding.extensions["sessions"]() as session:
+            samples = session.scalars(select(Instance.id).where(Instance.status == "running")).all()
+            before = session.scalar(select(func.max(Request.id))) or 0
+        for instance_id in samples:
+            runtime.cancel(instance_id, reason="not part of the crash test")
     seeding.extensions["db_engine"].dispose()
     return before
 
@@ -644,7 +693,9 @@ def test_honcho_starts_the_whole_product_from_the_procfile(postgres_url, redis_s
         http = requests.Session()
         http.auth = ("dispatcher", "demo")
         with app.app_context():
-            request = open_request(channel="web", subject="Не работает интернет", body="Нет сети")
+            request = open_request(
+                channel="web", subject="Не работает интернет", body="Нет сети", requester_email=KNOWN_CLIENT
+            )
 
         def dispatch_task() -> list:
             return http.get(
@@ -673,7 +724,12 @@ def test_parallel_approval_finishes_when_its_votes_land_on_different_processes(d
     with first.app_context():
         deploy_paths([PROJECT / "bpmn"])
         seed_demo()
-        request = open_request(channel="web", subject="Купить новый монитор", body="Прошу закупить монитор.")
+        request = open_request(
+            channel="web",
+            subject="Купить новый монитор",
+            body="Прошу закупить монитор.",
+            requester_email=KNOWN_CLIENT,
+        )
     sessions = first.extensions["sessions"]
 
     def open_tasks(element: str) -> list[UserTask]:
@@ -705,7 +761,12 @@ def test_two_clients_completing_one_task_at_once_get_one_success_and_one_409(pos
     app = make_app(postgres_url)
     with app.app_context():
         numbers = [
-            open_request(channel="web", subject=f"Не работает интернет #{n}", body="Нет сети").number
+            open_request(
+                channel="web",
+                subject=f"Не работает интернет #{n}",
+                body="Нет сети",
+                requester_email=KNOWN_CLIENT,
+            ).number
             for n in range(8)
         ]
     web, base = web_server(service_env(postgres_url, None), tmp_path)

@@ -205,6 +205,8 @@ def test_two_scheduler_processes_one_killed_the_other_carries_on(postgres_url, r
         pids = {str(p.popen.pid): p for p in procs}
         active = next(p for pid, p in pids.items() if holder.endswith(f":{pid}"))
         standby = next(p for p in procs if p is not active)
+        # A slow start (a loaded machine) must not let the kill land before the other one looked.
+        wait_for(lambda: "standing by" in standby.log.read_text(), 60, "the other scheduler to stand by")
         active.kill(signal.SIGKILL)
         wait_for(
             lambda: (redis.get("desk:scheduler:holder") or b"").decode().endswith(f":{standby.popen.pid}"),

@@ -138,7 +138,10 @@ def test_rejection_needs_a_comment_and_closes_the_request_as_rejected(desk):
 
 def test_unclassified_request_is_triaged_by_an_operator(desk):
     request = open_request(
-        channel="phone", subject="Вопрос", body="Добрый день, перезвоните мне, пожалуйста."
+        channel="phone",
+        subject="Вопрос",
+        body="Добрый день, перезвоните мне, пожалуйста.",
+        variables={"client_phone": "+7 903 111-22-33"},  # a known client: no card task before dispatch
     )
     request = reload(desk, request.id)
     assert request.category is None and request.status == "triage"
@@ -156,6 +159,7 @@ def test_overdue_request_is_escalated_to_the_manager(desk):
         channel="email",
         subject="Не работает интернет",
         body="С утра нет интернета, сеть не работает.",
+        requester_email="ivan.petrov@romashka.example.ru",
         priority="high",
     )
     [dispatch] = open_task(desk, reload(desk, request.id), "Task_Dispatch")
@@ -181,7 +185,12 @@ def test_overdue_request_is_escalated_to_the_manager(desk):
 def test_request_card_and_instance_page_show_where_the_process_stands(desk):
     import re
 
-    request = open_request(channel="web", subject="Не печатает принтер", body="Принтер зажевал бумагу.")
+    request = open_request(
+        channel="web",
+        subject="Не печатает принтер",
+        body="Принтер зажевал бумагу.",
+        requester_email="s.smirnova@romashka.example.ru",
+    )
     client = desk.test_client()
     form = client.get("/login")
     token = re.search(rb'name="csrf_token" value="([^"]+)"', form.data).group(1).decode()

@@ -97,7 +97,7 @@ def test_a_task_completed_meanwhile_answers_409_with_a_message(seeded):
     assert late.status_code == 409
     assert "Эту задачу уже завершил кто-то другой" in late.get_data(as_text=True)
     shown = second.get(f"/tasks/{dispatch.id}")
-    assert shown.status_code == 409 and "dispatcher" in shown.get_data(as_text=True)
+    assert shown.status_code == 409 and "Дмитрий Диспетчеров" in shown.get_data(as_text=True)
 
 
 def test_claim_unclaim_and_delegate(seeded):
@@ -110,7 +110,9 @@ def test_claim_unclaim_and_delegate(seeded):
     assert task(seeded, dispatch.id).assignee == "dispatcher"
     assert dispatch.id not in other.get("/tasks/?scope=groups").get_data(as_text=True)
     taken = post(other, f"/tasks/{dispatch.id}/complete", {"executor": "executor"})
-    assert taken.status_code == 409 and "Эту задачу уже взял(а) dispatcher" in taken.get_data(as_text=True)
+    assert taken.status_code == 409 and "Эту задачу уже взял(а) Дмитрий Диспетчеров" in taken.get_data(
+        as_text=True
+    )
     assert post(other, f"/tasks/{dispatch.id}/claim").status_code == 409
     assert post(other, f"/tasks/{dispatch.id}/unclaim").status_code == 403
 
@@ -235,7 +237,7 @@ def test_request_card_shows_messages_sla_history_tasks_and_diagram(seeded):
     assert html.index("Всё ещё не работает") < html.index("Работаем")  # oldest first
     assert 'class="msg in"' in html and 'class="msg out"' in html
     assert "<svg" in html  # the diagram, with where the request stands
-    assert 'id="sla"' in html and "workdays" in html
+    assert 'id="sla"' in html and "рабочие дни" in html
     assert 'id="history"' in html and "→" in html
     assert staff_client(seeded, "operator").get("/requests/REQ-999999").status_code == 404
     assert staff_client(seeded, "operator").get("/requests/nonsense").status_code == 404
@@ -257,11 +259,11 @@ def test_report_filters_dates_and_refuses_bad_ones(seeded):
 
 def test_time_in_status_counted_by_the_database_matches_the_domain_rule(seeded):
     from desk import reports as domain
-    from web.views.reports import time_in_status
+    from web.views.report_queries import time_in_status
 
     with seeded.extensions["sessions"]() as session:
         rows = session.execute(select(Request.stage_totals).where(Request.done_at.is_not(None))).all()
-        by_sql = time_in_status(session, [Request.done_at.is_not(None)])
+        by_sql = time_in_status(session, None, None)  # every day: the counters of every done request
     expected = domain.time_in_status(rows)
     assert expected and by_sql.keys() == expected.keys()
     for status, (working, wall) in expected.items():

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from desk.absence import add_absence
 from desk.calls import Call, CallEvent, CallRotation
 from desk.models import ApiToken, Contact, Notification, Request, Task, User
+from engine.store import UserTask
 from tests.conftest import MONDAY_10, PROJECT, make_app
 from web.auth import issue_token
 from web.cli import deploy_paths
@@ -52,7 +55,9 @@ def pbx(any_app):
             )
         )
         session.flush()
-        token = issue_token(session, name="PBX webhook", username="admin", now=MONDAY_10)
+        token = issue_token(
+            session, name="PBX webhook", username="admin", now=MONDAY_10, scopes=["telephony"]
+        )
     return any_app, Pbx(any_app.test_client(), token)
 
 
@@ -126,6 +131,46 @@ def test_responsible_off_duty_hands_the_call_to_the_queue(pbx):
     answer = api.route("+7 916 123-45-67")
     assert answer["reason"] == "queue"
     assert "executor" not in ring(answer)
+
+
+def absent(app, username: str, substitute: str | None = None) -> None:
+    """`username` on leave around MONDAY_10 (the fixture's clock), through the absence rules."""
+    with app.extensions["sessions"]() as session, session.begin():
+        add_absence(
+            session,
+            username=username,
+            kind="leave",
+            starts_at=MONDAY_10 - timedelta(days=1),
+            ends_at=MONDAY_10 + timedelta(days=1),
+            substitute=substitute,
+            created_by="manager",
+            now=MONDAY_10,
+        )
+
+
+def test_an_absent_responsible_is_not_rung_their_substitute_rings_first(pbx):
+    app, api = pbx
+    absent(app, "executor", substitute="queue2")
+    answer = api.route("8 (916) 123-45-67")
+    assert answer["reason"] == "substitute"
+    assert ring(answer)[0] == "queue2" and "executor" not in ring(answer)
+    assert sorted(ring(answer)) == sorted(QUEUE)
+
+
+def test_an_absent_responsible_without_a_substitute_hands_the_call_to_the_queue(pbx):
+    app, api = pbx
+    absent(app, "executor")
+    answer = api.route("+7 916 123-45-67")
+    assert answer["reason"] == "queue" and "executor" not in ring(answer)
+
+
+def test_an_absent_queue_member_is_not_rung_nor_is_their_extension(pbx):
+    app, api = pbx
+    absent(app, "queue1")
+    for _ in range(len(QUEUE)):
+        assert "queue1" not in ring(api.route("+7 903 000-00-02"))
+    absent(app, "executor")
+    assert api.route("+7 903 000-00-01", extension="103")["reason"] != "extension"
 
 
 def test_queue_takes_turns_and_the_rotation_survives_another_web_node(pbx):
@@ -208,6 +253,21 @@ def test_missed_call_opens_a_request_with_a_callback_task_for_the_responsible(pb
     assert (note.recipient, note.channel, note.status) == ("executor", "in_app", "sent")
     assert "+79161234567" in note.body and number in note.body
     assert logged.status == "missed" and logged.request_id == request.id
+
+
+def test_a_missed_call_from_an_unknown_number_waits_for_a_managers_card_with_the_number_filled_in(pbx):
+    app, api = pbx
+    call = api.route("8 (903) 555-00-11")["call_id"]
+    number = api.event(call, "missed", at="2026-11-23T10:00:30+03:00").json["request"]
+    runtime = app.extensions["runtime"]
+    with app.extensions["sessions"]() as session:
+        request = session.scalars(select(Request).where(Request.number == number)).one()
+        [card] = session.scalars(
+            select(UserTask).where(UserTask.business_key == number, UserTask.status == "open")
+        ).all()
+    assert request.contact_id is None and card.element_id == "Task_ClientCard"
+    fields = {f.id: f for f in runtime.task_form(card.id).fields}
+    assert fields["client_phone"].default == "+79035550011"
 
 
 def test_missed_call_with_nobody_on_duty_goes_to_the_whole_group(pbx):
@@ -295,6 +355,11 @@ def test_a_call_the_pbx_routed_itself_is_logged_from_its_events(pbx):
     [
         ("route", "{not json", "(body)"),
         ("route", "[1, 2]", "(body)"),
+        ("route", '{"caller": NaN, "called": "+74951234567"}', "(body)"),
+        ("route", '{"caller": "\\udc00", "called": "+74951234567"}', "caller"),
+        ("route", '{"caller": "1", "called": "2", "extension": 99999999999999999999}', "extension"),
+        ("route", '{"caller": ' + "[" * 40 + "]" * 40 + "}", "caller" + "[0]" * 32),
+        ("event", '{"call_id": "x1", "event": "ended", "caller": "1", "duration": Infinity}', "(body)"),
         ("route", {"called": "+74951234567"}, "caller"),
         ("route", {"caller": True, "called": "+74951234567"}, "caller"),
         ("route", {"caller": "+79161234567"}, "called"),

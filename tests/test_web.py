@@ -142,7 +142,7 @@ def test_processing_report_shows_buckets_and_exports_csv(app, staff):
     manager = app.test_client()
     login(manager, "boss", "pw-boss")
     page = manager.get("/reports/")
-    assert page.status_code == 200 and b"<svg" in page.data and "3 – 8 h".encode() in page.data
+    assert page.status_code == 200 and b"<svg" in page.data and "3 – 8 ч".encode() in page.data
     assert b"67%" in page.data  # 2 of 3 picked up within 15 minutes
     exported = manager.get("/reports/processing.csv")
     lines = exported.data.decode().strip().splitlines()
@@ -153,7 +153,9 @@ def test_cli_issues_a_bearer_token_that_the_rest_api_accepts(app, staff):
     cli = app.test_cli_runner()
     missing = cli.invoke(args=["create-token", "nobody", "--name", "x"])
     assert missing.exit_code != 0 and "No user 'nobody'" in missing.output
-    issued = cli.invoke(args=["create-token", "reviewer", "--name", "billing worker"])
+    issued = cli.invoke(
+        args=["create-token", "reviewer", "--name", "billing worker", "--scope", "engine:admin"]
+    )
     token = issued.output.strip()
     assert issued.exit_code == 0 and len(token) > 30
     client = app.test_client()

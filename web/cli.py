@@ -9,60 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import Flask, current_app
-from flask.cli import with_appcontext
-from sqlalchemy import func, select
+from flask import current_app
+from sqlalchemy import select
 
 from desk.models import ROLES, User
-from engine.deploy import DeployError, deploy
-from engine.element_templates import GuideMarkersError, topic_table, with_topic_table, write_templates
-from engine.errors import EngineError
-from engine.forms import FormValidationError
-from engine.store import HistoryEvent, Incident, Instance, Job, ProcessDefinition, UserTask
-from engine.tasklist import TaskQuery, query_tasks
+from engine.store import ProcessDefinition
+from service.permissions import DEFAULT, PERSON_ACT_MESSAGES, SCOPES, parse_scopes
 from web import db
-from web.health import health_command
-from web.import_cli import import_group
-from web.mail_cli import ingest_email, mail
-from web.mail_poll import maybe_poll, start_polling
-from web.outbox_cli import outbox_group
-from web.queue import run_scheduler, worker_command
-from web.views.processes import migrate_instances_cmd
+from web.cli_support import _emit, _runtime
 
-
-def init_app(app: Flask) -> None:
-    for command in COMMANDS:
-        app.cli.add_command(command)
-
-
-def _runtime():
-    return current_app.extensions["runtime"]
-
-
-def _emit(data: Any, as_json: bool, lines: list[str]) -> None:
-    if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, default=str, indent=None))
-    else:
-        for line in lines:
-            click.echo(line)
-
-
-def _parse_vars(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """name=value pairs; values that read as JSON (true, 42, "x", [..]) keep their type."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise click.BadParameter(f"{pair!r} is not name=value", param_hint="--var")
-        name, raw = pair.split("=", 1)
-        try:
-            out[name.strip()] = json.loads(raw)
-        except ValueError:
-            out[name.strip()] = raw
-    return out
-
-
-def _fail(err: Exception) -> None:
-    raise click.ClickException(str(err))
+__all__ = ["deploy_paths"]
 
 
 @click.command("init-db")
@@ -75,12 +31,19 @@ def init_db() -> None:
 
 
 def deploy_paths(paths: list[Path], name: str | None = None, source: str = "cli", user: str | None = None):
-    """Deploy files (a .bpmn with the .form files beside it); shared by the CLI and the demo seed."""
+    """Deploy files (a .bpmn with the .form files beside it); shared by the CLI and the demo seed.
+
+    A folder deploys its diagrams, forms and decision tables (.dmn) together; a lone .form
+    or .dmn deploys on its own, as Camunda accepts it.
+    """
+    from engine.definitions import is_bpmn_name
+    from engine.deploy import deploy
+
     resources: dict[str, bytes] = {}
     for path in paths:
         if path.is_dir():
             for child in sorted(path.iterdir()):
-                if child.suffix in {".bpmn", ".form"}:
+                if is_bpmn_name(child.name) or child.suffix.lower() in {".form", ".dmn"}:
                     resources[child.name] = child.read_bytes()
         else:
             resources[path.name] = path.read_bytes()
@@ -96,6 +59,8 @@ def deploy_paths(paths: list[Path], name: str | None = None, source: str = "cli"
         allow_scripts=current_app.config["ALLOW_SCRIPT_TASKS"],
         known_topics=current_app.extensions["handlers"],
         user=user,
+        now=current_app.extensions["runtime"].now(),
+        default_history_ttl=current_app.config["HISTORY_TIME_TO_LIVE"],
     )
 
 
@@ -105,6 +70,8 @@ def deploy_paths(paths: list[Path], name: str | None = None, source: str = "cli"
 @click.option("--json", "as_json", is_flag=True)
 def deploy_cmd(paths: tuple[Path, ...], name: str | None, as_json: bool) -> None:
     """Deploy BPMN files (each with the .form files it references); prints the report."""
+    from engine.deploy import DeployError
+
     try:
         report = deploy_paths(list(paths), name=name)
     except DeployError as err:
@@ -115,6 +82,7 @@ def deploy_cmd(paths: tuple[Path, ...], name: str | None, as_json: bool) -> None
         "deployment": report.deployment_id,
         "duplicate": report.duplicate,
         "definitions": [d.__dict__ for d in report.definitions],
+        "decisions": [d.__dict__ for d in report.decisions],
         "warnings": [str(w) for w in report.warnings],
     }
     _emit(data, as_json, report.lines())
@@ -137,6 +105,8 @@ def deploy_cmd(paths: tuple[Path, ...], name: str | None, as_json: bool) -> None
 )
 def element_templates_cmd(out_dir: Path, guides: tuple[Path, ...]) -> None:
     """Write a Camunda Modeler element template for every handler topic."""
+    from engine.element_templates import GuideMarkersError, topic_table, with_topic_table, write_templates
+
     registry = current_app.extensions["handlers"]
     written = write_templates(registry, out_dir)
     click.echo(f"{len(written)} element templates written to {out_dir}")
@@ -150,297 +120,14 @@ def element_templates_cmd(out_dir: Path, guides: tuple[Path, ...]) -> None:
         click.echo(f"topic table updated in {guide}")
 
 
-@click.command("definitions")
-@click.option("--json", "as_json", is_flag=True)
-def definitions(as_json: bool) -> None:
-    """List deployed process definitions with their versions and running instances."""
-    with db.sessions()() as session:
-        rows = session.execute(
-            select(ProcessDefinition, func.count(Instance.id))
-            .outerjoin(
-                Instance, (Instance.definition_id == ProcessDefinition.id) & (Instance.status == "running")
-            )
-            .group_by(ProcessDefinition.id)
-            .order_by(ProcessDefinition.key, ProcessDefinition.version)
-        ).all()
-    data = [{"id": d.id, "key": d.key, "name": d.name, "version": d.version, "running": n} for d, n in rows]
-    _emit(
-        data,
-        as_json,
-        [f"{d['key']:<30} v{d['version']:<3} running={d['running']:<5} {d['id']}" for d in data],
-    )
-
-
-@click.command("start")
-@click.argument("key")
-@click.option("--business-key")
-@click.option("--var", "pairs", multiple=True, help="name=value (JSON values keep their type)")
-@click.option("--user")
-@click.option("--json", "as_json", is_flag=True)
-def start(
-    key: str, business_key: str | None, pairs: tuple[str, ...], user: str | None, as_json: bool
-) -> None:
-    """Start the latest version of KEY."""
-    try:
-        result = _runtime().start(key, business_key, _parse_vars(pairs), user=user)
-    except EngineError as err:
-        _fail(err)
-    _emit(result.__dict__, as_json, [f"Started {result.id} ({result.definition_id}): {result.status}"])
-
-
-@click.command("instances")
-@click.option("--status", type=click.Choice(["running", "completed", "cancelled"]))
-@click.option("--key")
-@click.option("--limit", default=50)
-@click.option("--json", "as_json", is_flag=True)
-def instances(status: str | None, key: str | None, limit: int, as_json: bool) -> None:
-    """List process instances, newest first."""
-    with db.sessions()() as session:
-        stmt = select(Instance).order_by(Instance.started_at.desc()).limit(limit)
-        if status:
-            stmt = stmt.where(Instance.status == status)
-        if key:
-            stmt = stmt.where(Instance.definition_key == key)
-        rows = session.scalars(stmt).all()
-    data = [
-        {
-            "id": i.id,
-            "definition_id": i.definition_id,
-            "business_key": i.business_key,
-            "status": i.status,
-            "started_at": i.started_at.isoformat(),
-            "waiting": sorted(set((i.waiting or {}).values())),
-        }
-        for i in rows
-    ]
-    _emit(
-        data,
-        as_json,
-        [f"{d['id']} {d['status']:<10} {d['business_key'] or '-':<14} {d['definition_id']}" for d in data],
-    )
-
-
-@click.command("instance")
-@click.argument("instance_id")
-@click.option("--json", "as_json", is_flag=True)
-def instance(instance_id: str, as_json: bool) -> None:
-    """Show one instance: state, variables, open tasks, jobs, incidents and history."""
-    with db.sessions()() as session:
-        inst = session.get(Instance, instance_id)
-        if inst is None:
-            raise click.ClickException(f"No process instance {instance_id!r}.")
-        open_tasks = session.scalars(
-            select(UserTask).where(UserTask.instance_id == instance_id, UserTask.status == "open")
-        ).all()
-        jobs = session.scalars(select(Job).where(Job.instance_id == instance_id).order_by(Job.id)).all()
-        incidents_ = session.scalars(select(Incident).where(Incident.instance_id == instance_id)).all()
-        history = session.scalars(
-            select(HistoryEvent).where(HistoryEvent.instance_id == instance_id).order_by(HistoryEvent.id)
-        ).all()
-    data = {
-        "id": inst.id,
-        "definition_id": inst.definition_id,
-        "business_key": inst.business_key,
-        "status": inst.status,
-        "started_at": inst.started_at,
-        "ended_at": inst.ended_at,
-        "variables": inst.variables,
-        "tasks": [
-            {
-                "id": t.id,
-                "name": t.name,
-                "element_id": t.element_id,
-                "assignee": t.assignee,
-                "candidate_groups": t.candidate_groups,
-            }
-            for t in open_tasks
-        ],
-        "jobs": [
-            {"id": j.id, "topic": j.topic, "status": j.status, "attempts": j.attempts, "error": j.error}
-            for j in jobs
-        ],
-        "incidents": [
-            {"id": i.id, "element_id": i.element_id, "status": i.status, "message": i.message}
-            for i in incidents_
-        ],
-        "history": [
-            {"at": h.at, "kind": h.kind, "element_id": h.element_id, "user": h.user, "data": h.data}
-            for h in history
-        ],
-    }
-    lines = [
-        f"Instance {inst.id}  {inst.status}  business key {inst.business_key or '-'}",
-        f"Definition {inst.definition_id}",
-        "Variables:",
-    ]
-    lines += [
-        f"  {k} = {json.dumps(v, ensure_ascii=False, default=str)}" for k, v in sorted(inst.variables.items())
-    ]
-    lines += ["Open tasks:"] + [
-        f"  {t['id']} {t['name']} assignee={t['assignee'] or '-'}" for t in data["tasks"]
-    ]
-    lines += ["Incidents:"] + [
-        f"  #{i['id']} {i['element_id']} {i['status']}: {i['message']}" for i in data["incidents"]
-    ]
-    lines += ["History:"] + [
-        f"  {h['at']:%Y-%m-%d %H:%M:%S} {h['kind']:<22} {h['element_id'] or ''} {h['user'] or ''}"
-        for h in data["history"]
-    ]
-    _emit(data, as_json, lines)
-
-
-@click.command("tasks")
-@click.option("--user", help="Tasks assigned to, or offered to, this user.")
-@click.option("--group", "groups", multiple=True, help="Tasks offered to this candidate group.")
-@click.option("--key", help="Process definition key.")
-@click.option("--limit", default=50)
-@click.option("--json", "as_json", is_flag=True)
-def tasks(user: str | None, groups: tuple[str, ...], key: str | None, limit: int, as_json: bool) -> None:
-    """List open user tasks (from the task projection; no workflow is loaded)."""
-    with db.sessions()() as session:
-        page = query_tasks(
-            session, TaskQuery(user=user, groups=list(groups), definition_key=key, limit=limit)
-        )
-    data = [t.to_dict() for t in page.tasks]
-    _emit(
-        data,
-        as_json,
-        [
-            f"{t['id']} {t['name']:<30} {t['business_key'] or '-':<14} assignee={t['assignee'] or '-'} "
-            f"groups={','.join(t['candidate_groups'])}"
-            for t in data
-        ]
-        + [f"({page.total} open)"],
-    )
-
-
-@click.command("claim")
-@click.argument("task_id")
-@click.option("--user", required=True)
-def claim(task_id: str, user: str) -> None:
-    """Claim a task for a user."""
-    try:
-        _runtime().claim(task_id, user)
-    except EngineError as err:
-        _fail(err)
-    click.echo(f"Task {task_id} claimed by {user}")
-
-
-@click.command("unclaim")
-@click.argument("task_id")
-@click.option("--user")
-def unclaim(task_id: str, user: str | None) -> None:
-    """Give a claimed task back to its candidates."""
-    try:
-        _runtime().unclaim(task_id, user)
-    except EngineError as err:
-        _fail(err)
-    click.echo(f"Task {task_id} unclaimed")
-
-
-@click.command("complete")
-@click.argument("task_id")
-@click.option("--user", required=True)
-@click.option("--var", "pairs", multiple=True, help="name=value form data")
-def complete(task_id: str, user: str, pairs: tuple[str, ...]) -> None:
-    """Complete a user task with form data."""
-    try:
-        _runtime().complete(task_id, user, _parse_vars(pairs))
-    except FormValidationError as err:
-        raise click.ClickException(str(err)) from err
-    except EngineError as err:
-        _fail(err)
-    click.echo(f"Task {task_id} completed by {user}")
-
-
-@click.command("correlate")
-@click.argument("message")
-@click.option("--business-key")
-@click.option("--var", "pairs", multiple=True)
-@click.option("--all", "all_instances", is_flag=True, help="Deliver to every waiting instance.")
-@click.option("--json", "as_json", is_flag=True)
-def correlate(
-    message: str, business_key: str | None, pairs: tuple[str, ...], all_instances: bool, as_json: bool
-) -> None:
-    """Deliver a message (or start the process that begins with it)."""
-    try:
-        ids = _runtime().correlate(message, business_key, _parse_vars(pairs), all_instances=all_instances)
-    except EngineError as err:
-        _fail(err)
-    _emit({"instances": ids}, as_json, [f"Message {message!r} delivered to {', '.join(ids)}"])
-
-
-@click.command("set-var")
-@click.argument("instance_id")
-@click.option("--var", "pairs", multiple=True, required=True)
-@click.option("--user")
-def set_var(instance_id: str, pairs: tuple[str, ...], user: str | None) -> None:
-    """Change variables of a running instance (audited in its history)."""
-    try:
-        _runtime().set_variables(instance_id, _parse_vars(pairs), user=user)
-    except EngineError as err:
-        _fail(err)
-    click.echo(f"Variables of {instance_id} updated")
-
-
-@click.command("cancel")
-@click.argument("instance_id")
-@click.option("--reason")
-@click.option("--user")
-def cancel(instance_id: str, reason: str | None, user: str | None) -> None:
-    """Cancel a running instance."""
-    try:
-        _runtime().cancel(instance_id, user=user, reason=reason)
-    except EngineError as err:
-        _fail(err)
-    click.echo(f"Instance {instance_id} cancelled")
-
-
-@click.command("incidents")
-@click.option("--all", "show_all", is_flag=True, help="Include resolved ones.")
-@click.option("--json", "as_json", is_flag=True)
-def incidents(show_all: bool, as_json: bool) -> None:
-    """List incidents (failed jobs out of retries)."""
-    with db.sessions()() as session:
-        stmt = select(Incident).order_by(Incident.id)
-        if not show_all:
-            stmt = stmt.where(Incident.status == "open")
-        rows = session.scalars(stmt).all()
-    data = [
-        {
-            "id": i.id,
-            "instance_id": i.instance_id,
-            "element_id": i.element_id,
-            "status": i.status,
-            "message": i.message,
-            "created_at": i.created_at,
-        }
-        for i in rows
-    ]
-    _emit(
-        data,
-        as_json,
-        [f"#{d['id']} {d['status']:<8} {d['instance_id']} {d['element_id']}: {d['message']}" for d in data],
-    )
-
-
-@click.command("retry")
-@click.argument("incident_id", type=int)
-@click.option("--user")
-def retry(incident_id: int, user: str | None) -> None:
-    """Resolve an incident and run its job again."""
-    try:
-        _runtime().retry_incident(incident_id, user=user)
-    except EngineError as err:
-        _fail(err)
-    click.echo(f"Incident {incident_id} retried")
-
-
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Run due jobs and timers once, then exit.")
 @click.option("--interval", default=1.0, help="Seconds between polls when idle.")
 def worker(once: bool, interval: float) -> None:
     """Run due jobs and due timers in a loop (the embedded scheduler)."""
+    from web import retention
+    from web.mail_poll import maybe_poll
+
     runtime = _runtime()
     stopping = False
 
@@ -454,6 +141,7 @@ def worker(once: bool, interval: float) -> None:
     while not stopping:
         done = runtime.run_due_jobs() + runtime.fire_due_timers() + maybe_poll(current_app)
         done += current_app.extensions["outbox"].run_pass().work  # notifications (web/outbox.py)
+        done += retention.worker_tick(current_app._get_current_object())  # in its batch window
         if once:
             click.echo(f"{done} job(s)/timer(s) processed")
             return
@@ -466,7 +154,15 @@ def demo() -> None:
     """Seed demo users (one per role, password "demo"), rules, clients and sample requests; idempotent."""
     from web.demo import seed_demo
 
-    for line in seed_demo():
+    with db.sessions()() as session:
+        deployed = set(session.scalars(select(ProcessDefinition.key).distinct()))
+    if "service_request" not in deployed:
+        raise click.ClickException(
+            "Nothing to seed the sample requests into: service_request is not deployed"
+            + (f" (deployed: {', '.join(sorted(deployed))})" if deployed else "")
+            + ". Deploy the diagrams first: flask --app web deploy bpmn/"
+        )
+    for line in seed_demo(history=True):
         click.echo(line)
     click.echo(
         "Log in at http://127.0.0.1:5000 as operator, dispatcher, manager, executor, approver, analyst "
@@ -503,6 +199,9 @@ def create_user_cmd(
 @click.option("--once", is_flag=True)
 def scheduler(interval: float, lock_ttl: float | None, resend_after: float | None, once: bool) -> None:
     """Send due jobs and timers to RQ workers (scale-out); only the lock holder works, so two are safe."""
+    from web.mail_poll import start_polling
+    from web.queue import run_scheduler
+
     start_polling(current_app._get_current_object())  # IMAP, when IMAP_HOST is set
     run_scheduler(current_app._get_current_object(), interval, once, lock_ttl, resend_after)
 
@@ -510,8 +209,18 @@ def scheduler(interval: float, lock_ttl: float | None, resend_after: float | Non
 @click.command("create-token")
 @click.argument("username")
 @click.option("--name", required=True, help="What the token is for (e.g. 'PBX webhook', 'billing worker').")
-def create_token(username: str, name: str) -> None:
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help=f"What it may do: {', '.join(SCOPES)}, or engine:worker:TOPIC (repeat for several).",
+)
+def create_token(username: str, name: str, scopes: tuple[str, ...]) -> None:
     """Issue a bearer API token for USERNAME (printed once; only its hash is stored)."""
+    try:
+        parse_scopes(scopes)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--scope") from err
     from web.auth import issue_token
 
     with db.sessions()() as session, session.begin():
@@ -519,39 +228,22 @@ def create_token(username: str, name: str) -> None:
             raise click.ClickException(
                 f"No user {username!r}; create it first with `flask --app web create-user`."
             )
-        token = issue_token(session, name=name, username=username, now=_runtime().now())
+        token = issue_token(session, name=name, username=username, now=_runtime().now(), scopes=scopes)
     click.echo(token)
 
 
-COMMANDS = (
-    init_db,
-    deploy_cmd,
-    definitions,
-    start,
-    instances,
-    instance,
-    tasks,
-    claim,
-    unclaim,
-    complete,
-    correlate,
-    incidents,
-    retry,
-    worker,
-    set_var,
-    cancel,
-    demo,
-    create_user_cmd,
-    scheduler,
-    create_token,
-    worker_command,
-    health_command,
-    ingest_email,
-    mail,
-    import_group,
-    outbox_group,
-    migrate_instances_cmd,
-    element_templates_cmd,
-)
-for _command in COMMANDS:
-    _command.callback = with_appcontext(_command.callback)
+@click.command("permissions")
+@click.option("--json", "as_json", is_flag=True)
+def permissions(as_json: bool) -> None:
+    """Print the permission matrix: resource, permission, who holds it (the same as /admin/permissions)."""
+    rows = DEFAULT.rows()
+    _emit(
+        {"permissions": rows, "scopes": dict(SCOPES), "personActMessages": sorted(PERSON_ACT_MESSAGES)},
+        as_json,
+        [
+            f"{r['resource']}.{r['permission']}"
+            + (f" [{r['resourceId']}]" if r["resourceId"] != "*" else "")
+            + f": {', '.join(r['grantedTo'])}"
+            for r in rows
+        ],
+    )

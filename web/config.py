@@ -9,6 +9,8 @@ from typing import Any
 
 from dotenv import load_dotenv
 
+from engine.retention import parse_history_ttl, parse_window_time
+
 
 def _flag(value: str | None, default: bool = False) -> bool:
     if value is None or value == "":
@@ -26,6 +28,10 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "REDIS_URL": env("REDIS_URL") or None,
         "SECRET_KEY": env("SECRET_KEY") or _instance_secret(instance_path),
         "ALLOW_SCRIPT_TASKS": _flag(env("ALLOW_SCRIPT_TASKS")),
+        # Multi-instance activities asking for more instances become an incident (engine.limits).
+        "MAX_MI_CARDINALITY": int(env("MAX_MI_CARDINALITY") or 1000),
+        # The task list counts each tab up to this many and then shows "1000+" (engine.tasklist).
+        "TASK_LIST_COUNT_BOUND": int(env("TASK_LIST_COUNT_BOUND") or 1000),
         "INLINE_JOBS": _flag(env("INLINE_JOBS"), default=not env("REDIS_URL")),
         "WORKER_ID": env("WORKER_ID") or f"{os.uname().nodename}:{os.getpid()}",
         "BPMN_DIR": env("BPMN_DIR") or str(Path(__file__).resolve().parent.parent / "bpmn"),
@@ -70,7 +76,35 @@ def load_config(instance_path: str) -> dict[str, Any]:
         "PUBLIC_FORM_RATE": env("PUBLIC_FORM_RATE") or "5/hour",
         "PUBLIC_FORM_MAX_FILE_KB": int(env("PUBLIC_FORM_MAX_FILE_KB") or 10240),
         "PUBLIC_FORM_MAX_FILES": int(env("PUBLIC_FORM_MAX_FILES") or 5),
+        # History cleanup (engine.retention, web.retention): the default time to live of diagrams
+        # without camunda:historyTimeToLive ("none": keep), Camunda's daily batch window, batch size.
+        "HISTORY_TIME_TO_LIVE": _ttl(env("HISTORY_TIME_TO_LIVE") or "180"),
+        "HISTORY_CLEANUP_ENABLED": _flag(env("HISTORY_CLEANUP_ENABLED"), default=True),
+        "HISTORY_CLEANUP_BATCH_WINDOW_START_TIME": _window_time(
+            "HISTORY_CLEANUP_BATCH_WINDOW_START_TIME", env("HISTORY_CLEANUP_BATCH_WINDOW_START_TIME", "22:00")
+        ),
+        "HISTORY_CLEANUP_BATCH_WINDOW_END_TIME": _window_time(
+            "HISTORY_CLEANUP_BATCH_WINDOW_END_TIME", env("HISTORY_CLEANUP_BATCH_WINDOW_END_TIME", "06:00")
+        ),
+        "HISTORY_CLEANUP_BATCH_SIZE": int(env("HISTORY_CLEANUP_BATCH_SIZE") or 500),
+        "HISTORY_CLEANUP_PAUSE_SECONDS": float(env("HISTORY_CLEANUP_PAUSE_SECONDS") or 0),
+        "HISTORY_CLEANUP_LEASE_SECONDS": float(env("HISTORY_CLEANUP_LEASE_SECONDS") or 60),
+        "HISTORY_CLEANUP_SLICE_SECONDS": float(env("HISTORY_CLEANUP_SLICE_SECONDS") or 20),
+        "HISTORY_CLEANUP_INTERVAL": float(env("HISTORY_CLEANUP_INTERVAL") or 3600),
     }
+
+
+def _window_time(name: str, raw: str) -> str | None:
+    """A batch window end as Camunda writes it ("22:00", "23:00+0300"), checked now; empty: no window."""
+    if not raw.strip():
+        return None
+    parse_window_time(raw, name)
+    return raw.strip()
+
+
+def _ttl(raw: str) -> int | None:
+    """HISTORY_TIME_TO_LIVE: days or P<n>D, or "none" to keep diagrams without their own for ever."""
+    return None if raw.strip().lower() == "none" else parse_history_ttl(raw, "HISTORY_TIME_TO_LIVE")
 
 
 def _instance_secret(instance_path: str) -> str:

@@ -9,12 +9,12 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import func, select
-from werkzeug.security import generate_password_hash
 
 from desk.calendar import DEFAULT_CALENDARS
 from desk.classify_dictionary import DEFAULT_DICTIONARY
 from desk.dictionary import save_dictionary
 from desk.models import CalendarRow, Company, Contact, Deal, DictionaryEntry, Request, RouteRule, User
+from web.auth import hash_password
 
 DEMO_PASSWORD = "demo"
 DEMO_USERS = {
@@ -72,7 +72,9 @@ def create_user(
             user = User(username=username)
             session.add(user)
         user.full_name = full_name or user.full_name or username
-        user.password_hash = generate_password_hash(password)
+        if user.password_hash:
+            user.session_version = (user.session_version or 1) + 1
+        user.password_hash = hash_password(password)
         user.roles = roles if roles is not None else (user.roles or [])
         user.groups = groups if groups is not None else (user.groups or [])
         user.email = email or user.email or f"{username}@desk.example.com"
@@ -80,8 +82,12 @@ def create_user(
     return user
 
 
-def seed_demo() -> list[str]:
-    """Seed users, calendars, dictionary, routing, sample clients and requests; return what it did."""
+def seed_demo(history: bool = False) -> list[str]:
+    """Seed users, calendars, dictionary, routing, sample clients and requests; return what it did.
+
+    `history` also stores three months of closed requests (web.demo_history) so reports have
+    shape; the CLI asks for it, tests and load runs do not.
+    """
     done = []
     for username, (name, roles, groups) in DEMO_USERS.items():
         create_user(username, DEMO_PASSWORD, full_name=name, roles=roles, groups=groups)
@@ -164,6 +170,12 @@ def seed_demo() -> list[str]:
             f"{len(SAMPLE_REQUESTS) * 2} sample requests started in service_request, some dispatched, "
             "approved and resolved"
         )
+    if history:
+        from web.demo_history import seed_history
+
+        with sessions() as session, session.begin():
+            added = seed_history(session, now)
+        done.append(f"{added} closed requests of the last three months (history for reports)")
     with sessions() as session:
         crm_count = session.scalar(select(func.count()).select_from(Request))
     done.append(f"{crm_count} requests in the database")
@@ -216,13 +228,19 @@ def _advance_samples(runtime) -> None:
     from engine.tasklist import TaskQuery, query_tasks
 
     def open_tasks(element_id: str):
+        """In request order: the samples start at one instant, and task ids are random UUIDs, so
+        creation time alone would pick different requests (and leave different work) each run."""
         with current_app.extensions["sessions"]() as session:
-            return query_tasks(
+            tasks = query_tasks(
                 session,
                 TaskQuery(
                     everything=True, element_id=element_id, sort="created", descending=False, limit=100
                 ),
             ).tasks
+        return sorted(
+            tasks,
+            key=lambda task: (task.created_at, task.business_key or "", task.assignee or "", task.id),
+        )
 
     for task in open_tasks("Task_Triage")[:1]:
         runtime.complete(task.id, "operator", {"category": "software", "priority": "normal"})

@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, or_, select, text
 
 from engine.store import Incident, Job, JobStatus
-from web import db, queue
+from web import db, queue, retention
 
 bp = Blueprint("health", __name__)
 
@@ -198,6 +198,12 @@ def health_command(as_json: bool) -> None:
             report.scheduler is not None,
             report.scheduler or "no active scheduler: start `flask --app web scheduler`",
         )
+    cleanup = retention.status(app)
+    checks["history_cleanup"] = Check(
+        cleanup["error"] is None,
+        cleanup["error"] or f"{cleanup['status']}, {cleanup['due_now']} instance(s) due",
+        {"due_now": cleanup["due_now"], "last_finished": cleanup["finished_at"]},
+    )
     failed = failures(checks)
     data = {
         "status": "fail" if failed else "ok",
@@ -207,6 +213,7 @@ def health_command(as_json: bool) -> None:
         "queues": report.queues,
         "scheduler": report.scheduler,
         "jobs": report.jobs,
+        "history_cleanup": cleanup,
     }
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, default=str))

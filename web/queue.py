@@ -34,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from engine.store import Job, ProcessDefinition
+from engine.timer_start import fire_due_start_timers
 
 log = logging.getLogger(__name__)
 
@@ -390,6 +391,7 @@ def enqueue_due(app: Flask, limit: int = 500) -> dict[str, int]:
     return {
         "jobs": sender.jobs(runtime.due_job_ids(limit), resend_after=after),
         "timers": sender.timers(runtime.due_timer_ids(limit=limit), resend_after=after),
+        "timer_starts": fire_due_start_timers(runtime, limit=limit),
         "notifications": outbox.schedule(limit) if outbox is not None else 0,
     }
 
@@ -425,7 +427,11 @@ class Scheduler:
         """One scan if this scheduler holds the lock; None when another one does."""
         if not self.hold():
             return None
-        return enqueue_due(self.app)
+        from web.retention import maybe_enqueue
+
+        counts = enqueue_due(self.app)
+        counts["history_cleanup"] = int(maybe_enqueue(self.app))  # in its window, one at a time
+        return counts
 
     def release(self) -> None:
         try:

@@ -1,9 +1,10 @@
 """Login, roles and CSRF for the staff UI; every permission is checked on the server.
 
-Pages are protected by `login_required` / `role_required`; the objects on them (tasks) are
-checked again in the view. Forms carry a CSRF token (Flask-WTF), session cookies are
-HttpOnly and SameSite=Lax (Secure when configured), responses forbid framing and sniffing,
-and failed logins are counted in the database so every web process sees the same count.
+Pages are protected by `login_required` / `permission_required` (the matrix in
+service.permissions); the objects on them (tasks) are checked again in the view. Forms
+carry a CSRF token (Flask-WTF), session cookies are HttpOnly and SameSite=Lax (Secure when
+configured), responses forbid framing and sniffing, and failed logins are counted in the
+database so every web process sees the same count.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any
 
-from flask import Flask, abort, current_app, g, redirect, render_template, request, url_for
+from flask import Flask, abort, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask import session as flask_session
 from flask_login import LoginManager, UserMixin, current_user, login_required
 from flask_wtf import CSRFProtect
 from flask_wtf.csrf import CSRFError
@@ -22,10 +24,13 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import sessionmaker
 from werkzeug.exceptions import HTTPException
 
-from desk.models import ROLES, User
+from desk.models import User
 from desk.staff import LoginFailure, StaffGroup
+from service.permissions import Principal, may, principal_of, roles_holding
 
 csrf = CSRFProtect()
+# The user's session version at login, kept in the signed session cookie (User.session_version).
+SESSION_VERSION_KEY = "_sv"
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.session_protection = "strong"
@@ -47,6 +52,8 @@ class StaffUser(UserMixin):
     roles: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
     language: str = "ru"
+    session_version: int = 1
+    time_zone: str | None = None  # None: the desk's zone
 
     def get_id(self) -> str:
         return self.username
@@ -58,7 +65,13 @@ class StaffUser(UserMixin):
     @classmethod
     def from_row(cls, row: User) -> StaffUser:
         return cls(
-            row.username, row.full_name, list(row.roles or []), list(row.groups or []), row.language or "ru"
+            row.username,
+            row.full_name,
+            list(row.roles or []),
+            list(row.groups or []),
+            row.language or "ru",
+            row.session_version or 1,
+            row.time_zone or None,
         )
 
 
@@ -68,8 +81,8 @@ def _load(username: str) -> StaffUser | None:
     takes effect at once."""
     with current_app.extensions["sessions"]() as session:
         row = session.scalars(select(User).where(User.username == username, User.active.is_(True))).first()
-        if row is None:
-            return None
+        if row is None or flask_session.get(SESSION_VERSION_KEY) != row.session_version:
+            return None  # deactivated, or the session predates a logout or password change
         user = StaffUser.from_row(row)
         if user.groups:
             retired = set(
@@ -83,24 +96,44 @@ def _load(username: str) -> StaffUser | None:
         return user
 
 
-def role_required(*roles: str) -> Callable:
-    """Allow only users with one of `roles` (admins always); others get 403."""
-    unknown = set(roles) - set(ROLES)
-    if unknown:
-        raise ValueError(f"role_required names unknown roles {sorted(unknown)}; roles are {', '.join(ROLES)}")
+def permission_required(permission: str, resource: str) -> Callable:
+    """Allow only users the matrix grants `permission` on `resource` (any of them); others get 403.
+
+    The decision is `service.permissions.may`, the same one /engine-rest and the CLI ask.
+    """
+    roles = roles_holding(permission, resource)
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         @login_required
         def wrapped(*args: Any, **kwargs: Any):
-            if not current_user.has_role(*roles):
+            if not may(current_principal(), permission, resource):
                 abort(403)
             return view(*args, **kwargs)
 
-        wrapped.required_roles = roles  # read by the authorization tests
+        wrapped.permission = (resource, permission, False)  # read by the permission-matrix test
+        wrapped.required_roles = tuple(r for r in roles if r != "admin")  # read by the authz tests
         return wrapped
 
     return decorator
+
+
+def checks_permission(permission: str, resource: str) -> Callable:
+    """Mark a view that checks `resource.permission` itself, per item (a task, a topic, a token).
+
+    The mark is what the permission-matrix test reads; the check is the view's own `may()` call.
+    """
+
+    def decorator(view: Callable) -> Callable:
+        view.permission = (resource, permission, True)
+        return view
+
+    return decorator
+
+
+def current_principal() -> Principal | None:
+    """The signed-in user as the permission model's principal."""
+    return principal_of(current_user) if current_user.is_authenticated else None
 
 
 class LoginThrottle:
@@ -189,7 +222,7 @@ def init_app(app: Flask) -> None:
             return err
         return render_template("error.html", code=400, message=err.description), 400
 
-    for code in (403, 404, 409):
+    for code in (400, 403, 404, 405, 409, 413):
         app.register_error_handler(code, _error_page)
 
     login_manager.unauthorized_handler(_unauthorized)
@@ -197,6 +230,12 @@ def init_app(app: Flask) -> None:
 
 def _error_page(err: HTTPException):
     """A page in the site's frame with what happened and where to go next (JSON APIs keep theirs)."""
+    if request.path.startswith("/engine-rest"):
+        from web.engine_rest.errors import http_error_body
+
+        return http_error_body(err)
+    if request.path.startswith("/api/"):  # machine APIs answer JSON, whatever the client accepts
+        return jsonify({"error": err.name, "message": err.description}), err.code
     if not _wants_html():
         return err
     return render_template("error.html", code=err.code, message=err.description), err.code

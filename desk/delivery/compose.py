@@ -14,8 +14,8 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
+from desk.mail.headers import normalize_message_id
 from desk.mail.outbound import OutboundMessageError, build_message
-from desk.mail.parse import normalize_message_id
 
 __all__ = ["compose", "new_message_id"]
 

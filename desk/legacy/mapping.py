@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from desk import sla
-from desk.calendar import DEFAULT_CALENDARS, Calendar, get_calendar, next_working_moment
+from desk.calendar import DEFAULT_CALENDARS, Calendar
 from desk.legacy.errors import InvalidMappingError, RowError
 from desk.models import STATUSES
 from desk.phones import try_normalize_phone
@@ -476,8 +476,8 @@ def derive_request(
     are the pickup and processing minutes themselves: nothing on `support`
     works between creation and arrival.
     """
-    support = get_calendar(sla.PICKUP_CALENDAR, ctx.calendars)
-    arrived = next_working_moment(created, support)
+    handled = sla.handling(created, taken, done, ctx.calendars)
+    arrived = handled.arrival
     resolve_by = sla.resolve_by(created, category, priority, ctx.policies, ctx.calendars)
     facts: dict[str, Any] = {
         "arrived_at": arrived,
@@ -492,16 +492,16 @@ def derive_request(
         "sla_met": None,
     }
     stages: dict[str, tuple[float, float]] = {}
-    if taken is not None:
-        measured = sla.pickup(created, taken, ctx.calendars)
+    if handled.pickup is not None:
+        measured = handled.pickup
         facts.update(
             pickup_minutes=round(measured.minutes, 2),
             pickup_late=measured.late,
             pickup_overrun_minutes=round(measured.overrun_minutes, 2),
         )
         stages["new"] = (measured.minutes, _wall_minutes(created, taken))
-    if done is not None:
-        minutes = sla.processing_minutes(taken or arrived, done, ctx.calendars)
+    if handled.processing_minutes is not None:
+        minutes = handled.processing_minutes
         facts.update(
             processing_minutes=round(minutes, 2),
             processing_bucket=sla.bucket(minutes),

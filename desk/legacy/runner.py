@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.orm import Session
 
-from desk import crm
+from desk import crm, report_store
 from desk.legacy import mapping, premap
 from desk.legacy.errors import RowError
 from desk.legacy.mapping import ContactRef, MappingContext, Mappings
@@ -609,6 +609,7 @@ def _requests(batch: _Batch) -> None:
             links.record(row.external_id, target, digest)
         batch.ok.append(row.id)
     contacts.write()
+    before = report_store.fact_rows(conn, [u["id"] for u in updates]) if updates else {}
     _upsert(conn, _REQUEST, inserts, [])
     if updates:
         conn.execute(
@@ -622,6 +623,7 @@ def _requests(batch: _Batch) -> None:
         )
     links.write()
     ids.sync_sequences()
+    report_store.replace(conn, before, inserts + updates)  # the reports' daily counters
 
 
 def _companies(batch: _Batch) -> None:

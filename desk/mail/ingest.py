@@ -36,11 +36,11 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from desk import crm, notify
 from desk.errors import DeskError
+from desk.mail.headers import normalize_message_id
 from desk.mail.parse import (
     DEFAULT_MAX_ATTACHMENT_BYTES,
     InboundMessage,
     MalformedMessageError,
-    normalize_message_id,
     parse_message,
 )
 from desk.mail.threading import DEFAULT_REOPEN_WINDOW, KnownRequest, ThreadDecision, decide, thread_ids
@@ -487,8 +487,11 @@ class MailIngester:
         claim: MailMessage | None,
         now: datetime,
     ) -> int:
-        """Store the message as pending (with its raw bytes) before its request is opened."""
-        crm.get_or_create_contact(session, now=now, email=msg.from_address, name=msg.from_name)
+        """Store the message as pending (with its raw bytes) before its request is opened.
+
+        An unknown sender gets no contact here: service_request.bpmn sends a new client's
+        request to a manager, whose card makes the contact (handlers/client_card.py).
+        """
         if claim is not None:
             claim.reason = decision.reason
             return claim.id

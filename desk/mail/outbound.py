@@ -18,7 +18,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 from desk.errors import DeskError
-from desk.mail.parse import Attachment, extract_request_token, normalize_message_id
+from desk.mail.headers import extract_request_token, normalize_message_id
+from desk.mail.parse import Attachment
 
 __all__ = ["MAX_REFERENCES", "OutboundMessageError", "build_message", "format_subject", "references_header"]
 

@@ -34,7 +34,8 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from desk.crm import CLOSED_STATUSES, request_number
-from desk.mail.parse import InboundMessage, normalize_message_id
+from desk.mail.headers import normalize_message_id
+from desk.mail.parse import InboundMessage
 
 __all__ = [
     "Action",

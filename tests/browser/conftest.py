@@ -56,9 +56,11 @@ def live_server(live_app) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser():
-    """One headless Chromium per test module (Debian's build; `playwright install` is never used)."""
+    """One headless Chromium per worker process (Debian's build; `playwright install` is never used).
+
+    Each test still gets a fresh context (`page`), so no cookies or storage cross between tests."""
     sync_playwright = _sync_playwright()
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])

@@ -18,18 +18,22 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from jinja2 import StrictUndefined, TemplateError, meta
-from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from werkzeug.security import generate_password_hash
 
 from desk import classify, crm, notify, sla
 from desk.calendar import WEEKDAY_NAMES, Calendar, InvalidCalendarError, working_hours
 from desk.dictionary import load_dictionary, save_dictionary
 from desk.models import ROLES, ApiToken, CalendarRow, SlaPolicyRow, User
 from desk.staff import StaffGroup, TemplateOverride
-from web.auth import issue_token
-from web.security import role_required
+from desk.template_sandbox import BoundedSandbox
+from service.permissions import DEFAULT, PERSON_ACT_MESSAGES, SCOPES, parse_scopes
+from web.auth import hash_password, issue_token
+from web.i18n import language as ui_language
+from web.i18n import translate
+from web.labels import label
+from web.security import permission_required
+from web.views.admin_rules import deployed_table
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 log = logging.getLogger(__name__)
@@ -39,7 +43,13 @@ LANGUAGES = ("ru", "en")
 MIN_PASSWORD = 8
 PREVIEW_DAYS = 30
 # Pages other helpers add under /admin; the index links them when their blueprint is installed.
-OTHER_PAGES = (("/admin/outbox", "Outbox"), ("/admin/queues", "Queues"), ("/admin/import", "Import"))
+OTHER_PAGES = (
+    ("/admin/outbox", "Outbox"),
+    ("/admin/queues", "Queues"),
+    ("/admin/import", "Import"),
+    ("/admin/routing", "Routing"),
+    ("/admin/retention/", "Retention"),
+)
 
 
 class AdminInputError(ValueError):
@@ -55,7 +65,7 @@ def _now() -> datetime:
 
 
 @bp.before_request
-@role_required("admin")
+@permission_required("manage", "admin")
 def _admins_only() -> None:
     """Every page of this blueprint is for admins; checked once here, before any view runs."""
 
@@ -91,7 +101,10 @@ def _user_fields(form, *, creating: bool) -> dict[str, Any]:
     roles = form.getlist("roles")
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:
-        raise AdminInputError(f"Unknown roles {', '.join(unknown)}; choose from {', '.join(ROLES)}.")
+        raise AdminInputError(
+            translate("Unknown roles %(unknown)s; choose from %(known)s.")
+            % {"unknown": ", ".join(unknown), "known": ", ".join(ROLES)}
+        )
     groups = sorted(
         {g.strip() for g in form.getlist("groups") + form.get("new_groups", "").split(",") if g.strip()}
     )
@@ -102,7 +115,7 @@ def _user_fields(form, *, creating: bool) -> dict[str, Any]:
         )
     language = form.get("language", "ru")
     if language not in LANGUAGES:
-        raise AdminInputError(f"Language must be one of {', '.join(LANGUAGES)}.")
+        raise AdminInputError(translate("Language must be one of %s.") % ", ".join(LANGUAGES))
     fields = {
         "full_name": form.get("full_name", "").strip(),
         "email": form.get("email", "").strip() or None,
@@ -126,7 +139,7 @@ def _user_fields(form, *, creating: bool) -> dict[str, Any]:
 def _password(form) -> str:
     password = form.get("password", "")
     if len(password) < MIN_PASSWORD:
-        raise AdminInputError(f"The password must be at least {MIN_PASSWORD} characters long.")
+        raise AdminInputError(translate("The password must be at least %s characters long.") % MIN_PASSWORD)
     if password != form.get("password2", password):
         raise AdminInputError("The two passwords differ; type the same password twice.")
     return password
@@ -146,9 +159,11 @@ def create_user() -> ResponseReturnValue:
         fields = _user_fields(request.form, creating=True)
         with _sessions()() as session, session.begin():
             if session.scalars(select(User).where(User.username == fields["username"])).first():
-                raise AdminInputError(f"User {fields['username']!r} exists already; edit it instead.")
+                raise AdminInputError(
+                    translate("User %s exists already; edit it instead.") % fields["username"]
+                )
             password = fields.pop("password")
-            session.add(User(**fields, password_hash=generate_password_hash(password), active=True))
+            session.add(User(**fields, password_hash=hash_password(password), active=True))
     except AdminInputError as err:
         flash(str(err), "error")
         with _sessions()() as session:
@@ -158,14 +173,14 @@ def create_user() -> ResponseReturnValue:
             "admin_users.html", users=rows, roles=ROLES, groups=groups, languages=LANGUAGES, form=request.form
         ), 400
     log.info("admin %s created user %s", current_user.username, fields["username"])
-    flash(f"User {fields['username']} created.")
+    flash(translate("User %s created.") % fields["username"])
     return redirect(url_for("admin.user", username=fields["username"]))
 
 
 def _get_user(session: Session, username: str) -> User:
     row = session.scalars(select(User).where(User.username == username)).first()
     if row is None:
-        abort(404, f"No user {username!r}.")
+        abort(404, translate("No user %s.") % username)
     return row
 
 
@@ -191,12 +206,14 @@ def edit_user(username: str) -> ResponseReturnValue:
             row = _get_user(session, username)
             for name, value in fields.items():
                 setattr(row, name, value)
+            if row.active and not active:
+                row.session_version += 1  # a deactivated user's sessions and cached logins end now
             row.active = active
     except AdminInputError as err:
         flash(str(err), "error")
         return redirect(url_for("admin.user", username=username)), 303
     log.info("admin %s edited user %s", current_user.username, username)
-    flash(f"User {username} saved.")
+    flash(translate("User %s saved.") % username)
     return redirect(url_for("admin.user", username=username))
 
 
@@ -208,9 +225,11 @@ def reset_password(username: str) -> ResponseReturnValue:
         flash(str(err), "error")
         return redirect(url_for("admin.user", username=username))
     with _sessions()() as session, session.begin():
-        _get_user(session, username).password_hash = generate_password_hash(password)
+        row = _get_user(session, username)
+        row.password_hash = hash_password(password)
+        row.session_version += 1  # every session and cached Basic login with the old password ends
     log.info("admin %s reset the password of %s", current_user.username, username)
-    flash(f"Password of {username} changed.")
+    flash(translate("Password of %s changed.") % username)
     return redirect(url_for("admin.user", username=username))
 
 
@@ -235,7 +254,7 @@ def groups() -> ResponseReturnValue:
 def save_group() -> ResponseReturnValue:
     name = request.form.get("name", "").strip()
     if not NAME.match(name):
-        flash(f"Group name {name!r} must use lower-case letters, digits, '_', '.', '-'.", "error")
+        flash(translate("Group name %s must use lower-case letters, digits, '_', '.', '-'.") % name, "error")
         return redirect(url_for("admin.groups"))
     with _sessions()() as session, session.begin():
         row = session.scalars(select(StaffGroup).where(StaffGroup.name == name)).first()
@@ -246,7 +265,7 @@ def save_group() -> ResponseReturnValue:
         if "active" in request.form:
             row.active = request.form["active"] == "1"
     log.info("admin %s saved group %s", current_user.username, name)
-    flash(f"Group {name} saved.")
+    flash(translate("Group %s saved.") % name)
     return redirect(url_for("admin.groups"))
 
 
@@ -306,7 +325,10 @@ def save_dictionary_view() -> ResponseReturnValue:
             draft=(category, request.form.get("keywords", "")),
         ), 400
     log.info("admin %s edited dictionary category %s", current_user.username, category)
-    flash(f"Category {category} saved ({len(words)} keywords).")
+    flash(
+        translate("Category %(category)s saved (%(count)s keywords).")
+        % {"category": label("category", category, ui_language()), "count": len(words)}
+    )
     return redirect(url_for("admin.dictionary") + f"#cat-{category}")
 
 
@@ -376,7 +398,9 @@ def preview(calendar: Calendar, start: datetime, days: int = PREVIEW_DAYS) -> li
 def calendars() -> ResponseReturnValue:
     if new := request.args.get("name", "").strip():
         if not NAME.match(new):
-            abort(400, f"Calendar name {new!r} must use lower-case letters, digits, '_', '.', '-'.")
+            abort(
+                400, translate("Calendar name %s must use lower-case letters, digits, '_', '.', '-'.") % new
+            )
         return redirect(url_for("admin.calendar", name=new, new=1))
     with _sessions()() as session:
         known = crm.calendars(session)
@@ -389,7 +413,7 @@ def calendar(name: str) -> ResponseReturnValue:
     with _sessions()() as session:
         known = crm.calendars(session)
     if name not in known and request.args.get("new") != "1":
-        abort(404, f"No calendar {name!r}.")
+        abort(404, translate("No calendar %s.") % name)
     cal = known.get(name) or Calendar.from_dict({**known["support"].to_dict(), "name": name})
     return render_template(
         "admin_calendar.html",
@@ -403,7 +427,7 @@ def calendar(name: str) -> ResponseReturnValue:
 @bp.post("/calendars/<name>")
 def save_calendar(name: str) -> ResponseReturnValue:
     if not NAME.match(name):
-        abort(400, f"Calendar name {name!r} must use lower-case letters, digits, '_', '.', '-'.")
+        abort(400, translate("Calendar name %s must use lower-case letters, digits, '_', '.', '-'.") % name)
     try:
         cal = _calendar_from_form(request.form, name)
     except InvalidCalendarError as err:
@@ -427,7 +451,7 @@ def save_calendar(name: str) -> ResponseReturnValue:
         else:
             row.data = cal.to_dict()
     log.info("admin %s saved calendar %s", current_user.username, name)
-    flash(f"Calendar {name} saved.")
+    flash(translate("Calendar %s saved.") % name)
     return redirect(url_for("admin.calendar", name=name))
 
 
@@ -441,8 +465,10 @@ def sla_policies() -> ResponseReturnValue:
             select(SlaPolicyRow).order_by(SlaPolicyRow.category, SlaPolicyRow.priority)
         ).all()
         names = sorted(crm.calendars(session))
+        table = deployed_table(session, "sla_policy")
     return render_template(
         "admin_sla.html",
+        table=table,
         rows=rows,
         defaults=sla.DEFAULT_POLICIES,
         calendars=names,
@@ -463,7 +489,7 @@ def save_sla() -> ResponseReturnValue:
         with _sessions()() as session, session.begin():
             if policy.calendar not in crm.calendars(session):
                 raise AdminInputError(
-                    f"No calendar {policy.calendar!r}; create it on the calendars page first."
+                    translate("No calendar %s; create it on the calendars page first.") % policy.calendar
                 )
             row = session.get(SlaPolicyRow, int(form["id"])) if form.get("id") else None
             if row is None:
@@ -478,11 +504,31 @@ def save_sla() -> ResponseReturnValue:
                 session.add(row)
             row.category, row.priority = policy.category, policy.priority
             row.resolve_within, row.calendar = policy.resolve_within, policy.calendar
-    except (AdminInputError, sla.InvalidSlaPolicyError) as err:
+    except AdminInputError as err:
         flash(str(err), "error")
         return redirect(url_for("admin.sla_policies")), 303
+    except sla.InvalidSlaPolicyError:
+        flash(
+            translate("The time limit %s is not a duration; write working time like 4h, 2d or 1d 4h.")
+            % form.get("resolve_within", "").strip(),
+            "error",
+        )
+        return redirect(url_for("admin.sla_policies")), 303
     log.info("admin %s saved SLA %s/%s", current_user.username, policy.category, policy.priority)
-    flash(f"SLA {policy.category} / {policy.priority}: {policy.resolve_within} ({policy.calendar}).")
+    lang = ui_language()
+    flash(
+        translate("SLA for %(category)s / %(priority)s saved: %(within)s of the calendar %(calendar)s.")
+        % {
+            "category": translate("any")
+            if policy.category == sla.ANY
+            else label("category", policy.category, lang),
+            "priority": translate("any")
+            if policy.priority == sla.ANY
+            else label("priority", policy.priority, lang),
+            "within": policy.resolve_within,
+            "calendar": label("calendar", policy.calendar, lang),
+        }
+    )
     return redirect(url_for("admin.sla_policies"))
 
 
@@ -491,16 +537,16 @@ def delete_sla(policy_id: int) -> ResponseReturnValue:
     with _sessions()() as session, session.begin():
         row = session.get(SlaPolicyRow, policy_id)
         if row is None:
-            abort(404, f"No SLA policy {policy_id}.")
+            abort(404, translate("No SLA policy %s.") % policy_id)
         session.delete(row)
-    flash("SLA policy removed; the default applies again.")
+    flash(translate("SLA policy removed; the default applies again."))
     return redirect(url_for("admin.sla_policies"))
 
 
 # ------------------------------------------------------------------------------ notification texts
 
 # The same sandbox and strictness desk.notify renders with, so a text that passes here renders there.
-_TEMPLATE_ENV = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
+_TEMPLATE_ENV = BoundedSandbox(autoescape=False, undefined=StrictUndefined)
 SAMPLE_PAYLOAD = {
     "request_id": 123,
     "number": "REQ-000123",
@@ -509,6 +555,7 @@ SAMPLE_PAYLOAD = {
     "category": "printer",
     "priority": "normal",
     "assignee": "executor",
+    "assignee_name": "Евгений Исполнителев",
     "resolve_by": "2026-11-24T10:00:00+03:00",
     "resolve_by_text": "24.11.2026 10:00",
     "comment": "Нет бюджета",
@@ -535,6 +582,7 @@ def template_variables(template: str) -> set[str]:
         "assignee",
     }
     names.add("resolve_by")
+    names |= {f"{name}_code" for name in notify.WORDED}
     for subject, body in notify.TEMPLATES[template].values():
         for text in (subject, body):
             names |= meta.find_undeclared_variables(_TEMPLATE_ENV.parse(text))
@@ -590,7 +638,11 @@ def _template_page(template: str, language: str, subject: str, body: str, render
 
 def _known_template(template: str, language: str) -> None:
     if template not in notify.TEMPLATES or language not in LANGUAGES:
-        abort(404, f"No notification template {template!r} in language {language!r}.")
+        abort(
+            404,
+            translate("No notification template %(template)s in language %(language)s.")
+            % {"template": template, "language": language},
+        )
 
 
 @bp.get("/templates/<template>/<language>")
@@ -624,7 +676,10 @@ def save_template(template: str, language: str) -> ResponseReturnValue:
             ).first()
             if row is not None:
                 session.delete(row)
-        flash(f"{template} ({language}): the shipped text applies again.")
+        flash(
+            translate("%(event)s (%(language)s): the shipped text applies again.")
+            % {"event": label("event", template, ui_language()), "language": language}
+        )
         return redirect(url_for("admin.template", template=template, language=language))
     try:
         rendered = check_template(template, subject, body)
@@ -645,7 +700,10 @@ def save_template(template: str, language: str) -> ResponseReturnValue:
         row.subject, row.body = subject, body
         row.updated_at, row.updated_by = datetime.now(UTC), current_user.username
     log.info("admin %s saved template %s/%s", current_user.username, template, language)
-    flash(f"{template} ({language}) saved.")
+    flash(
+        translate("%(event)s (%(language)s) saved.")
+        % {"event": label("event", template, ui_language()), "language": language}
+    )
     return _template_page(template, language, subject, body, rendered=rendered)
 
 
@@ -665,7 +723,9 @@ def _tokens_page(new_token: str | None = None, status: int = 200):
         usernames = session.scalars(
             select(User.username).where(User.active.is_(True)).order_by(User.username)
         ).all()
-    response = render_template("admin_tokens.html", tokens=rows, usernames=usernames, new_token=new_token)
+    response = render_template(
+        "admin_tokens.html", tokens=rows, usernames=usernames, new_token=new_token, scopes=SCOPES
+    )
     return response, status, {"Cache-Control": "no-store"}
 
 
@@ -680,11 +740,17 @@ def create_token() -> ResponseReturnValue:
             select(User.id).where(User.username == username, User.active.is_(True))
         ).first()
     if not known:
-        flash(f"No active user {username!r}; the token acts as that user.", "error")
+        flash(translate("No active user %s; the token acts as that user.") % username, "error")
+        return _tokens_page(status=400)
+    topics = [t.strip() for t in request.form.get("topics", "").split(",") if t.strip()]
+    try:
+        scopes = parse_scopes([*request.form.getlist("scope"), *(f"engine:worker:{t}" for t in topics)])
+    except ValueError as err:
+        flash(str(err), "error")
         return _tokens_page(status=400)
     with _sessions()() as session, session.begin():
-        token = issue_token(session, name=name[:128], username=username, now=datetime.now(UTC))
-    log.info("admin %s issued API token %r for %s", current_user.username, name, username)
+        token = issue_token(session, name=name[:128], username=username, now=datetime.now(UTC), scopes=scopes)
+    log.info("admin %s issued API token %r for %s with %s", current_user.username, name, username, scopes)
     return _tokens_page(new_token=token)
 
 
@@ -693,9 +759,23 @@ def revoke_token(token_id: int) -> ResponseReturnValue:
     with _sessions()() as session, session.begin():
         row = session.get(ApiToken, token_id)
         if row is None:
-            abort(404, f"No API token {token_id}.")
+            abort(404, translate("No API token %s.") % token_id)
         if row.revoked_at is None:
             row.revoked_at = datetime.now(UTC)
     log.info("admin %s revoked API token %s", current_user.username, token_id)
-    flash(f"Token {row.name} revoked.")
+    flash(translate("Token %s revoked.") % row.name)
     return redirect(url_for("admin.tokens"))
+
+
+# ------------------------------------------------------------------------------------- permissions
+
+
+@bp.get("/permissions")
+def permissions() -> ResponseReturnValue:
+    """The permission matrix every door asks (service.permissions), as `flask --app web permissions`."""
+    return render_template(
+        "admin_permissions.html",
+        rows=DEFAULT.rows(),
+        scopes=SCOPES,
+        person_act=sorted(PERSON_ACT_MESSAGES),
+    )

@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 
 from desk.legacy import runner
 from desk.legacy.store import KINDS
-from web.security import role_required
+from web.security import permission_required
 
 bp = Blueprint("admin_import", __name__, url_prefix="/admin/import")
 
@@ -20,14 +20,14 @@ def _state() -> tuple[dict[str, dict[str, int]], runner.Progress | None]:
 
 
 @bp.get("/")
-@role_required("admin")
+@permission_required("manage", "admin")
 def index() -> ResponseReturnValue:
     counts, progress = _state()
     return render_template("admin_import.html", counts=counts, kinds=KINDS, progress=progress)
 
 
 @bp.get("/progress.json")
-@role_required("admin")
+@permission_required("manage", "admin")
 def progress_json() -> ResponseReturnValue:
     counts, progress = _state()
     data = asdict(progress) if progress else None

@@ -14,12 +14,15 @@ from flask import Blueprint, abort, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from web.api_auth import bearer_user
+from service.permissions import may
+from web.api_auth import bearer_principal, checks_permission
+from web.i18n import translate
 from web.mail_in import mail_ingester
 from web.security import csrf
 
 log = logging.getLogger(__name__)
 
+BEARER_HINT = "Send a bearer API token (`flask --app web create-token USER --name mail --scope mail:ingest`)."
 bp = Blueprint("api_mail", __name__, url_prefix="/api")
 csrf.exempt(bp)  # token-authenticated machine API; no session cookie to forge
 
@@ -36,18 +39,30 @@ def _json_error(err: HTTPException) -> ResponseReturnValue:
 
 
 @bp.post("/email")
+@checks_permission("ingest", "mail")
 def post_email() -> ResponseReturnValue:
     """Ingest the raw message in the request body."""
-    g.api_user = bearer_user()
-    if g.api_user is None:
-        abort(401, "Send a bearer API token (`flask --app web create-token USER --name mail`).")
+    principal = bearer_principal()
+    if principal is None:
+        abort(
+            401,
+            translate(BEARER_HINT),
+        )
+    if not may(principal, "ingest", "mail"):
+        abort(
+            403,
+            translate(
+                "The API token lacks the scope mail:ingest; issue one with it on the admin tokens page."
+            ),
+        )
+    g.api_user = principal.username
     limit = int(current_app.config.get("MAIL_MAX_MESSAGE_BYTES", 25 * 1024 * 1024))
     if request.content_length is not None and request.content_length > limit:
-        abort(413, f"The message is over the {limit}-byte limit (MAIL_MAX_MESSAGE_BYTES).")
+        abort(413, translate("The message is over the %d-byte limit (MAIL_MAX_MESSAGE_BYTES).") % limit)
     request.max_content_length = limit  # also bounds a chunked body, which has no Content-Length
     raw = request.get_data(cache=False)
     if not raw.strip():
-        abort(400, "The request body is empty; send the raw RFC 822 message as the body.")
+        abort(400, translate("The request body is empty; send the raw RFC 822 message as the body."))
     ingester = mail_ingester()
     _, result = next(iter(ingester.ingest_all([("api", raw)], "api")))
     if not result.settled:

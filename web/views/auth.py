@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 
-from web.auth import check_password
+from web.auth import check_password, end_sessions
 from web.i18n import translate
-from web.security import StaffUser
+from web.security import SESSION_VERSION_KEY, StaffUser
 
 bp = Blueprint("auth", __name__)
 
 
 def _safe_target(target: str) -> str:
-    """Only same-site paths, so a crafted ?next= cannot send a user elsewhere after login."""
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    """Only same-site paths, so a crafted ?next= cannot send a user elsewhere after login.
+
+    Browsers drop tabs and line breaks from a Location (`/\t/evil.example/` becomes
+    `//evil.example/`), and a line break in a header is refused outright, so any control
+    character makes the target unsafe, as do a scheme, a host or a backslash.
+    """
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in target) or "\\" in target:
+        return url_for("tasks.index")
+    parts = urlsplit(target)
+    if target.startswith("/") and not target.startswith("//") and not parts.scheme and not parts.netloc:
         return target
     return url_for("tasks.index")
 
@@ -43,12 +53,17 @@ def login() -> ResponseReturnValue:
             throttle.succeeded(key)
         session.clear()  # a new session on login: nothing from before survives into the staff session
         login_user(user)
+        session[SESSION_VERSION_KEY] = user.session_version
         return redirect(_safe_target(request.args.get("next") or ""))
     return render_template("login.html")
 
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
+    """End this user's sessions everywhere: a copied cookie stops working too."""
+    if current_user.is_authenticated:
+        with current_app.extensions["sessions"]() as db, db.begin():
+            end_sessions(db, current_user.username)
     logout_user()
     session.clear()
     flash(translate("Logged out."))

@@ -36,16 +36,17 @@ from desk.models import Contact, Deal, Request, Task
 from engine.errors import ConcurrentUpdateError, TaskAlreadyCompleted, TaskNotFoundError
 from engine.forms import FormValidationError
 from engine.store import MessageSubscription, UserTask
+from service.permissions import may
 from web.api_auth import token_required
 from web.i18n import translate
-from web.security import csrf, role_required
+from web.input_limits import DEFAULT_MAX_CALL_BYTES, InputError, parse_json_body
+from web.security import checks_permission, csrf, current_principal, permission_required
 
 bp = Blueprint("field", __name__)
 api = Blueprint("field_api", __name__, url_prefix="/api")
 csrf.exempt(api)
 
 STARTED, PAID, FINISHED = "task.started", "invoice.paid", "task.finished"
-STAFF = ("dispatcher", "manager", "operator")
 
 
 class FieldServiceConflict(Exception):
@@ -117,12 +118,13 @@ def _field_task(session, task_id: int) -> tuple[Task, Request]:
     task = session.get(Task, task_id)
     if task is None or task.request_id is None:
         abort(404)
-    if not (task.assignee == current_user.username or current_user.has_role(*STAFF)):
+    if not may(current_principal(), "read", "field_task", task=task):
         abort(403, translate("This task is not assigned to you."))
     return task, session.get(Request, task.request_id)
 
 
 @bp.get("/field/tasks/<int:task_id>")
+@checks_permission("read", "field_task")
 @login_required
 def task_card(task_id: int) -> ResponseReturnValue:
     with _sessions()() as session:
@@ -141,11 +143,12 @@ def task_card(task_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/field/tasks/<int:task_id>/<any(start, finish):step>")
+@checks_permission("start", "field_task")
 @login_required
 def task_step(task_id: int, step: str) -> ResponseReturnValue:
     with _sessions()() as session:
         task, req = _field_task(session, task_id)
-        if task.assignee != current_user.username and not current_user.has_role("dispatcher"):
+        if not may(current_principal(), step, "field_task", task=task):
             abort(403, translate("Only the specialist on the task starts and finishes it."))
         number = req.number
     message = STARTED if step == "start" else FINISHED
@@ -178,7 +181,7 @@ def _convert_task(session, req: Request) -> UserTask | None:
 
 
 @bp.route("/requests/<number>/convert", methods=["GET", "POST"])
-@role_required("dispatcher", "manager")
+@permission_required("convert", "request")
 def convert(number: str) -> ResponseReturnValue:
     """The administrator's conversion: match or create the contact, pick products; completes Task_Convert."""
     errors: dict[str, str] = {}
@@ -258,7 +261,7 @@ def _matches(session, req: Request, phone: str) -> list[Contact]:
 
 
 @bp.get("/deals/<int:deal_id>")
-@role_required(*STAFF)
+@permission_required("read", "invoice")
 def deal(deal_id: int) -> ResponseReturnValue:
     with _sessions()() as session:
         row = session.get(Deal, deal_id)
@@ -312,7 +315,7 @@ def invoice_attachment(config: Mapping[str, Any]):
 
 
 @bp.get("/invoices/<number>")
-@role_required(*STAFF)
+@permission_required("read", "invoice")
 def invoice(number: str) -> ResponseReturnValue:
     with _sessions()() as session:
         try:
@@ -325,7 +328,7 @@ def invoice(number: str) -> ResponseReturnValue:
 
 
 @bp.get("/invoices/<number>.pdf")
-@role_required(*STAFF)
+@permission_required("read", "invoice")
 def invoice_pdf(number: str) -> ResponseReturnValue:
     with _sessions()() as session:
         try:
@@ -340,7 +343,7 @@ def invoice_pdf(number: str) -> ResponseReturnValue:
 
 
 @bp.post("/invoices/<number>/paid")
-@role_required("dispatcher", "manager")
+@permission_required("pay", "invoice")
 def invoice_paid(number: str) -> ResponseReturnValue:
     reference = (request.form.get("reference") or "").strip() or f"ui:{number}"
     try:
@@ -354,29 +357,39 @@ def invoice_paid(number: str) -> ResponseReturnValue:
     return redirect(url_for("field.invoice", number=number))
 
 
+def _api_error(status: int, message: str, field: str) -> ResponseReturnValue:
+    """The /api/* error body: `{error, message, field}` (field names the part to fix)."""
+    kind = "bad_request" if status == 400 else "not_found"
+    return jsonify({"error": kind, "message": message, "field": field}), status
+
+
 @api.post("/invoices/<number>/paid")
-@token_required
+@token_required("pay", "invoice")
 def api_invoice_paid(number: str) -> ResponseReturnValue:
     """`{"reference": "bank-123", "amount": "2928.00"}` (both optional) -> 200 with the invoice state."""
-    body = request.get_json(silent=True)
-    if body is None and request.data:
-        return jsonify({"error": "bad_request", "message": "the body is not JSON"}), 400
-    body = body or {}
+    limit = int(current_app.config.get("MAX_CALL_BYTES", DEFAULT_MAX_CALL_BYTES))
+    raw = request.get_data(cache=False)
+    try:  # strict JSON as under /engine-rest: NaN, depth, surrogates, 64 bits, size
+        body = parse_json_body(raw, limit) if raw.strip() else {}
+    except InputError as err:
+        return _api_error(400, str(err), err.field)
     if not isinstance(body, dict):
-        return jsonify({"error": "bad_request", "message": "the body must be a JSON object"}), 400
+        return _api_error(400, "the body must be a JSON object", "(body)")
     try:
         amount = Decimal(str(body["amount"])) if body.get("amount") is not None else None
+        if amount is not None and not amount.is_finite():
+            raise InvalidOperation
     except InvalidOperation:
-        return jsonify({"error": "bad_request", "message": f"amount {body['amount']!r} is not a number"}), 400
+        return _api_error(400, f"amount {body['amount']!r} is not a number", "amount")
     reference = str(body.get("reference") or f"api:{number}")
     from flask import g
 
     try:
         invoice, created = mark_paid(number, reference=reference, amount=amount, user=g.api_user)
     except billing.InvoiceNotFoundError as err:
-        return jsonify({"error": "not_found", "message": str(err)}), 404
+        return _api_error(404, str(err), "number")
     except billing.BillingError as err:
-        return jsonify({"error": "bad_request", "message": str(err)}), 400
+        return _api_error(400, str(err), "(body)")
     return jsonify(
         {
             "invoice": invoice.number,
@@ -391,7 +404,7 @@ def api_invoice_paid(number: str) -> ResponseReturnValue:
 
 
 @bp.route("/admin/field-service", methods=["GET", "POST"])
-@role_required("admin")
+@permission_required("manage", "admin")
 def rules() -> ResponseReturnValue:
     """Request type -> specialist and administrator; the price list. Both savers validate before writing."""
     errors: list[str] = []

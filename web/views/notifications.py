@@ -11,7 +11,9 @@ from sqlalchemy import select, update
 from desk import notify, preferences
 from desk.models import Notification, User
 from desk.outbox import CHANNELS, UnknownChannelError
+from web.i18n import error_text
 from web.i18n import translate as _
+from web.labels import code_label
 
 bp = Blueprint("notifications", __name__)
 
@@ -58,7 +60,7 @@ def mark_read() -> ResponseReturnValue:
     )
     if ident:
         if not ident.isdigit():
-            abort(400, f"id must be a notification number, not {ident!r}")
+            abort(400, _("id must be a notification number, not %s.") % ident)
         stmt = stmt.where(Notification.id == int(ident))
     now = current_app.extensions["runtime"].now()
     with current_app.extensions["sessions"]() as session, session.begin():
@@ -88,9 +90,14 @@ def save_settings() -> ResponseReturnValue:
             continue
         event, _sep, channel = field.partition(":")
         if event not in choices:
-            abort(400, f"unknown event {event!r} in the form; known: {', '.join(events)}")
+            known = ", ".join(code_label(e, "event") for e in events)
+            abort(
+                400,
+                _("Unknown event %(event)s in the form; known: %(known)s.")
+                % {"event": event, "known": known},
+            )
         if channel not in CHANNELS:
-            abort(400, str(UnknownChannelError(channel)))
+            abort(400, error_text(UnknownChannelError(channel)))
         choices[event].append(channel)
     with current_app.extensions["sessions"]() as session, session.begin():
         preferences.save_preferences(session, _me(session), choices)

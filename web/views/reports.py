@@ -1,30 +1,32 @@
 """Reports for managers: processing time in working hours by bucket, pickup KPI, SLA breaches, time in
 status; CSV export.
 
-Counting happens in the database (GROUP BY), so the page costs the same with 500 or 500,000
-done requests; only the 20 worst late pickups and breaches come back as rows.
+The figures come from the per-day counters (web/views/report_queries.py), so the page costs the
+same with 500 or 500,000 done requests; only the 20 worst late pickups and breaches, and the
+processing CSV's lines, are read from the requests.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections import Counter, defaultdict
 from collections.abc import Iterator
-from datetime import datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
+from flask import Blueprint, Response, abort, current_app, render_template, request, stream_with_context
 from flask.typing import ResponseReturnValue
-from sqlalchemy import Float, case, cast, func, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from desk import reports
-from desk.models import Request
-from desk.sla import DEFAULT_BUCKETS, bucket_labels
-from web.i18n import DISPLAY_ZONE
-from web.security import role_required
+from desk.models import Request, User
+from web.csv_safe import BOM, safe_row
+from web.i18n import DISPLAY_ZONE, language, local_iso, translate, user_zone
+from web.labels import bucket_label, group_value_label, label, people_names, person, yes_no
+from web.security import permission_required
 from web.views import date_arg
+from web.views import report_queries as queries
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 GROUPS = {
@@ -33,6 +35,8 @@ GROUPS = {
     "channel": Request.channel,
     "priority": Request.priority,
 }
+# The CSV's columns (what each row holds) and its header, in English; each user reads the
+# header in their own language (web/i18n.py).
 CSV_COLUMNS = (
     "number",
     "category",
@@ -48,13 +52,28 @@ CSV_COLUMNS = (
     "pickup_late",
     "sla_met",
 )
-WORST = 20
+CSV_HEADERS = (
+    "Number",
+    "Category",
+    "Executor",
+    "Channel",
+    "Priority",
+    "Created",
+    "Taken",
+    "Done",
+    "Processing, min",
+    "Processing bucket",
+    "Pickup, min",
+    "Pickup late",
+    "SLA met",
+)
 
 
-def _conditions() -> list[Any]:
+def _conditions(start: date | None = None, end: date | None = None) -> list[Any]:
     """Done requests whose done date (in the desk's zone) is within from..to, both inclusive."""
     conditions: list[Any] = [Request.done_at.is_not(None)]
-    start, end = date_arg("from"), date_arg("to")
+    if start is None and end is None:
+        start, end = date_arg("from"), date_arg("to")
     if start:
         conditions.append(Request.done_at >= datetime.combine(start, time.min, tzinfo=DISPLAY_ZONE))
     if end:
@@ -64,108 +83,229 @@ def _conditions() -> list[Any]:
     return conditions
 
 
+def _people_names() -> dict[str, str]:
+    with current_app.extensions["sessions"]() as session:
+        return people_names(session.execute(select(User.username, User.full_name)).all())
+
+
 def _group_by() -> str:
     by = request.args.get("by", "category")
     return by if by in GROUPS else "category"
 
 
-def processing(session: Session, conditions: list[Any], by: str) -> reports.ProcessingReport:
-    """Bucket counts overall and per group, and the average processing minutes, counted by the database."""
-    column = GROUPS[by]
-    rows = session.execute(
-        select(column, Request.processing_bucket, func.count(), func.sum(Request.processing_minutes))
-        .where(*conditions, Request.processing_bucket.is_not(None))
-        .group_by(column, Request.processing_bucket)
-    ).all()
-    report = reports.ProcessingReport(bucket_labels(DEFAULT_BUCKETS), Counter(), defaultdict(Counter))
-    total_minutes = 0.0
-    for group, bucket, count, minutes in rows:
-        report.totals[bucket] += count
-        report.by_group[str(group or "—")][bucket] += count
-        total_minutes += minutes or 0.0
-    report.minutes = [total_minutes / report.count] if report.count else []
-    return report
+DEFAULT_DAYS = 90
+TREND_COLUMNS = ("period_start", "opened", "closed", "backlog", "sla_met_percent", "pickup_15min_percent")
+# Longer ranges are drawn per week: a point per day over three months is noise.
+DAILY_UP_TO = 31
 
 
-def kpis(session: Session, conditions: list[Any]) -> tuple[reports.PickupReport, int, list[Any]]:
-    """Pickup KPI and SLA breaches: the counts in one pass over the range, then the 20 worst of each."""
-    measured, late, breached = session.execute(
-        select(
-            func.count(Request.pickup_minutes),
-            func.sum(case((Request.pickup_minutes.is_not(None) & Request.pickup_late.is_(True), 1), else_=0)),
-            func.sum(case((Request.sla_met.is_(False), 1), else_=0)),
-        ).where(*conditions)
-    ).one()
-    worst_pickups = session.execute(
-        select(Request.number, Request.subject, Request.pickup_overrun_minutes)
-        .where(*conditions, Request.pickup_late.is_(True))
-        .order_by(Request.pickup_overrun_minutes.desc())
-        .limit(WORST)
-    ).all()
-    worst_breaches = session.execute(
-        select(Request.number, Request.subject, Request.done_at, Request.resolve_by)
-        .where(*conditions, Request.sla_met.is_(False))
-        .order_by(Request.done_at.desc())
-        .limit(WORST)
-    ).all()
-    pickups = reports.PickupReport(measured or 0, (measured or 0) - (late or 0), list(worst_pickups))
-    return pickups, breached or 0, list(worst_breaches)
+def report_range(today: date) -> tuple[date, date]:
+    """The from..to dates of the page: the query's, or the last 90 days up to today."""
+    start, end = date_arg("from"), date_arg("to")
+    end = end or today
+    start = start or end - timedelta(days=DEFAULT_DAYS - 1)
+    if start > end:
+        abort(400, "'from' must not be after 'to'.")
+    return start, end
 
 
-def time_in_status(session: Session, conditions: list[Any]) -> dict[str, tuple[float, float]]:
-    """Average working and wall minutes per status, over the requests that passed through it.
+def _step(start: date, end: date) -> str:
+    step = request.args.get("step")
+    if step in reports.STEPS:
+        return step
+    return "day" if (end - start).days < DAILY_UP_TO else "week"
 
-    `stage_totals` ({status: [working, wall]}) is unnested by the database (json_each on both
-    SQLite and PostgreSQL), so no request row is loaded into Python.
-    """
-    stages = func.json_each(Request.stage_totals).table_valued("key", "value").alias("stage")
-    if session.get_bind().dialect.name == "postgresql":
-        working, wall = (cast(stages.c.value.op("->>")(i), Float) for i in (0, 1))
-    else:
-        working, wall = (func.json_extract(stages.c.value, f"$[{i}]") for i in (0, 1))
-    rows = session.execute(
-        select(stages.c.key, func.sum(working), func.sum(wall), func.count())
-        .select_from(Request.__table__.join(stages, true()))
-        .where(*conditions)
-        .group_by(stages.c.key)
-    ).all()
-    return {status: ((w or 0.0) / n, (wall_sum or 0.0) / n) for status, w, wall_sum, n in rows if n}
+
+@dataclass
+class Period:
+    """One row of the trend table."""
+
+    start: date
+    opened: int
+    closed: int
+    backlog: int
+    sla: float | None
+    pickup: float | None
+
+
+def trend(daily: dict[date, dict[str, int]], backlog: int, start: date, end: date, step: str) -> list[Period]:
+    periods = reports.per_period(daily, start, end, step)
+    flow = reports.flow(
+        {d: c.get("opened", 0) for d, c in daily.items()},
+        {d: c.get("closed", 0) for d, c in daily.items()},
+        start,
+        end,
+        step,
+        backlog,
+    )
+    return [
+        Period(
+            first,
+            point.opened,
+            point.closed,
+            point.backlog,
+            reports.percent(counts.get("sla_met", 0), counts.get("sla_measured", 0)),
+            reports.percent(counts.get("pickup_on_time", 0), counts.get("pickup_measured", 0)),
+        )
+        for (first, counts), point in zip(periods, flow, strict=True)
+    ]
 
 
 @bp.get("/")
-@role_required("manager")
+@permission_required("read", "report")
 def index() -> ResponseReturnValue:
     by = _group_by()
-    conditions = _conditions()
+    today = current_app.extensions["runtime"].now().astimezone(DISPLAY_ZONE).date()
+    start, end = report_range(today)
+    step = _step(start, end)
+    lang = language()
     with current_app.extensions["sessions"]() as session:
-        report = processing(session, conditions, by)
-        pickups, breach_count, worst_breaches = kpis(session, conditions)
-        stages = time_in_status(session, conditions)
-    chart = reports.bar_chart_svg(report.labels, [report.totals[label] for label in report.labels])
+        report, groups = queries.processing_and_groups(session, start, end, by)
+        pickups, breach_count, worst_breaches, (sla_measured, sla_met) = queries.kpis(session, start, end)
+        stages = queries.time_in_status(session, start, end)
+        daily, backlog = queries.daily_counts(session, start, end)
+    periods = trend(daily, backlog, start, end, step)
+    names = [p.start.strftime("%d.%m") for p in periods]
+    t = translate
+    charts = {
+        "flow": reports.line_chart_svg(
+            names,
+            [
+                (t("Opened"), [p.opened for p in periods]),
+                (t("Closed"), [p.closed for p in periods]),
+            ],
+        ),
+        "backlog": reports.line_chart_svg(names, [(t("Backlog"), [p.backlog for p in periods])]),
+        "kpi": reports.line_chart_svg(
+            names,
+            [(t("SLA met"), [p.sla for p in periods]), (t("Pickup ≤ 15 min"), [p.pickup for p in periods])],
+            percent=True,
+        ),
+        "groups": reports.hbar_chart_svg(
+            [group_value_label(g.group or "—", by, lang) for g in groups],
+            [g.hours for g in groups],
+            t("working h"),
+        ),
+        "buckets": reports.bar_chart_svg(
+            tuple(bucket_label(label, lang) for label in report.labels),
+            [report.totals[label] for label in report.labels],
+        ),
+    }
     return render_template(
         "reports.html",
         processing=report,
-        chart=chart,
+        charts=charts,
+        chart=charts["buckets"],
+        periods=periods,
+        group_times=groups,
+        sla_share=reports.percent(sla_met or 0, sla_measured or 0),
+        sla_measured=sla_measured or 0,
         pickup=pickups,
         breach_count=breach_count,
         breaches=worst_breaches,
         stages=stages,
         by=by,
         groups=list(GROUPS),
+        start=start,
+        end=end,
+        step=step,
+    )
+
+
+@bp.get("/trend.csv")
+@permission_required("read", "report")
+def trend_csv() -> ResponseReturnValue:
+    """The trend table (opened, closed, backlog, SLA %, pickup %) per period, as on the page."""
+    today = current_app.extensions["runtime"].now().astimezone(DISPLAY_ZONE).date()
+    start, end = report_range(today)
+    step = _step(start, end)
+    with current_app.extensions["sessions"]() as session:
+        daily, backlog = queries.daily_counts(session, start, end)
+    out = io.StringIO()
+    out.write(BOM)
+    writer = csv.writer(out)
+    writer.writerow(
+        ["period_start", "opened", "closed", "backlog", "sla_met_percent", "pickup_15min_percent"]
+    )
+    for p in trend(daily, backlog, start, end, step):
+        writer.writerow(
+            [
+                p.start.isoformat(),
+                p.opened,
+                p.closed,
+                p.backlog,
+                "" if p.sla is None else f"{p.sla:.1f}",
+                "" if p.pickup is None else f"{p.pickup:.1f}",
+            ]
+        )
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename=trend-{start}-{end}-{step}.csv"},
+    )
+
+
+@bp.get("/groups.csv")
+@permission_required("read", "report")
+def groups_csv() -> ResponseReturnValue:
+    """Average processing time in working hours per group, as on the page."""
+    by = _group_by()
+    today = current_app.extensions["runtime"].now().astimezone(DISPLAY_ZONE).date()
+    start, end = report_range(today)
+    lang = language()
+    with current_app.extensions["sessions"]() as session:
+        groups = queries.time_by_group(session, start, end, by)
+    out = io.StringIO()
+    out.write(BOM)
+    writer = csv.writer(out)
+    writer.writerow([by, "requests", "average_working_hours"])
+    for g in groups:
+        writer.writerow(safe_row([group_value_label(g.group or "—", by, lang), g.count, f"{g.hours:.2f}"]))
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename=processing-by-{by}-{start}-{end}.csv"},
     )
 
 
 @bp.get("/processing.csv")
-@role_required("manager")
+@permission_required("read", "report")
 def processing_csv() -> ResponseReturnValue:
     """Every done request in the range, one line each, streamed (a year of requests is fine)."""
     conditions = _conditions()
     sessions = current_app.extensions["sessions"]
+    lang = language()
+    zone = user_zone()  # the reader's: each time carries its offset
+    names = _people_names()
+
+    def csv_row(row: Any, lang: str) -> list[Any]:
+        """Words for codes, people's names, times in ISO 8601 with the desk's offset, yes/no for booleans."""
+        values = row._mapping
+        out: list[Any] = []
+        for column, value in zip(CSV_COLUMNS, values.values(), strict=True):
+            if isinstance(value, bool):
+                out.append(yes_no(value, lang))
+            elif isinstance(value, datetime):
+                out.append(local_iso(value, zone))
+            elif column in ("category", "channel", "priority"):
+                out.append(label(column, value, lang))
+            elif column == "executor":
+                out.append(person(value, names))
+            elif column == "bucket":
+                out.append(bucket_label(value, lang) if value else "")
+            elif isinstance(value, float):
+                out.append(f"{value:.1f}")
+            else:
+                out.append("" if value is None else value)
+        return out
+
+    header = [translate(title) for title in CSV_HEADERS]  # here: the stream runs past the request
 
     def lines() -> Iterator[str]:
         out = io.StringIO()
+        out.write(BOM)  # Russian Excel reads UTF-8 only with it
         writer = csv.writer(out)
-        writer.writerow(CSV_COLUMNS)
+        writer.writerow(safe_row(header))
         with sessions() as session:
             result = session.execute(
                 select(
@@ -188,9 +328,7 @@ def processing_csv() -> ResponseReturnValue:
                 .execution_options(yield_per=1000)
             )
             for row in result:
-                writer.writerow(
-                    ["" if v is None else v.isoformat() if isinstance(v, datetime) else v for v in row]
-                )
+                writer.writerow(safe_row(csv_row(row, lang)))
                 if out.tell() > 64_000:
                     yield out.getvalue()
                     out.seek(0)

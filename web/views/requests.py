@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from io import BytesIO
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -25,7 +28,7 @@ from engine.diagram import DiagramError, render_svg
 from engine.errors import EngineError
 from engine.store import Instance, ProcessDefinition, Resource, UserTask
 from web.i18n import translate, working_time_text
-from web.security import role_required
+from web.security import permission_required
 
 bp = Blueprint("requests", __name__, url_prefix="/requests")
 PAGE = 25
@@ -38,12 +41,12 @@ def _sessions():
 
 
 @bp.get("/")
-@login_required
+@permission_required("read", "request")
 def index() -> ResponseReturnValue:
     try:
         page = max(int(request.args.get("page", 1) or 1), 1)
     except ValueError:
-        abort(400, "page must be a whole number.")
+        abort(400, translate("page must be a whole number."))
     now = current_app.extensions["runtime"].now()
     conditions = _conditions(now)
     column = SORTS.get(request.args.get("sort", "created"), Request.id)
@@ -102,7 +105,7 @@ def _conditions(now) -> list[Any]:
 
 
 @bp.get("/<number>")
-@login_required
+@permission_required("read", "request")
 def show(number: str) -> ResponseReturnValue:
     runtime = current_app.extensions["runtime"]
     now = runtime.now()
@@ -110,7 +113,7 @@ def show(number: str) -> ResponseReturnValue:
         try:
             req = crm.get_request(session, number)
         except (crm.RequestNotFoundError, ValueError):
-            abort(404, f"No request {number!r}; search the request list.")
+            abort(404, translate("No request %s; search the request list.") % number)
         changes = session.scalars(
             select(StatusChange).where(StatusChange.request_id == req.id).order_by(StatusChange.id)
         ).all()
@@ -123,6 +126,7 @@ def show(number: str) -> ResponseReturnValue:
             .where(MailMessage.request_id == req.id)
             .order_by(MailMessage.at, MailMessage.id)
         ).all()
+        thread = conversation(messages, notes, req.requester_email)
         open_tasks = (
             session.scalars(
                 select(UserTask)
@@ -133,6 +137,8 @@ def show(number: str) -> ResponseReturnValue:
             else []
         )
         sla_clock = _sla_clock(session, req, now)
+        # The history cleanup (or an erasure) may have removed the process under a finished request.
+        process_expired = bool(req.instance_id) and session.get(Instance, req.instance_id) is None
         deals = session.scalars(select(Deal).where(Deal.request_id == req.id)).all()
         invoices = session.scalars(
             select(Invoice).where(Invoice.request_id == req.id).order_by(Invoice.seq)
@@ -142,7 +148,7 @@ def show(number: str) -> ResponseReturnValue:
             .where(RequestAttachment.request_id == req.id)
             .order_by(RequestAttachment.id)
         ).all()
-    diagram = _diagram(runtime, req.instance_id) if req.instance_id else None
+    diagram = _diagram(runtime, req.instance_id) if req.instance_id and not process_expired else None
     return render_template(
         "request.html",
         req=req,
@@ -150,6 +156,7 @@ def show(number: str) -> ResponseReturnValue:
         tasks=desk_tasks,
         notes=notes,
         messages=messages,
+        thread=thread,
         open_tasks=open_tasks,
         sla=sla_clock,
         stage_totals=sla.StageTotals(req.stage_totals or {}),
@@ -157,6 +164,7 @@ def show(number: str) -> ResponseReturnValue:
         if req.status_changed_at
         else None,
         diagram=diagram,
+        process_expired=process_expired,
         attachments=attachments,
         deals=deals,
         invoices=invoices,
@@ -164,12 +172,70 @@ def show(number: str) -> ResponseReturnValue:
     )
 
 
+@dataclass(frozen=True)
+class ThreadEntry:
+    """One message of a request's conversation ("Переписка"), incoming or ours, with its delivery state."""
+
+    at: datetime
+    direction: str  # "in" | "out"
+    sender: str  # a person's login (ours) or a display name (theirs)
+    address: str
+    subject: str
+    body: str
+    quoted: str = ""
+    delivery: str | None = None  # the outbox status of our message: pending, sending, sent, failed, …
+    note: str = ""  # a mail ingest action worth showing (duplicate, reopened, …)
+
+
+def conversation(
+    messages: Sequence[MailMessage], notes: Sequence[Notification], requester: str | None
+) -> list[ThreadEntry]:
+    """The full thread: the mail we received and sent, plus our e-mails to the requester still in the outbox.
+
+    A reply written on the card is an outbox row first and a mail_message row only once the
+    sender has handed it to the mail server; the thread shows it from the first moment, with
+    the outbox's state, and does not show it twice afterwards.
+    """
+    by_id = {n.id: n for n in notes}
+    recorded = {m.notification_id for m in messages if m.notification_id}
+    entries = [
+        ThreadEntry(
+            at=m.at,
+            direction=m.direction,
+            sender=(by_id[m.notification_id].payload or {}).get("author", "")
+            if m.notification_id in by_id
+            else (m.from_name or ""),
+            address=m.from_address if m.direction == "in" else (m.to_addresses or ""),
+            subject=m.subject,
+            body=m.body_text,
+            quoted=m.quoted_text or "",
+            delivery=by_id[m.notification_id].status if m.notification_id in by_id else None,
+            note="" if m.action in ("new", "appended", "sent") else m.action,
+        )
+        for m in messages
+    ]
+    entries += [
+        ThreadEntry(
+            at=n.created_at,
+            direction="out",
+            sender=(n.payload or {}).get("author", ""),
+            address=n.recipient,
+            subject=n.subject,
+            body=n.body,
+            delivery=n.status,
+        )
+        for n in notes
+        if n.channel == "email" and n.recipient == requester and n.id not in recorded
+    ]
+    return sorted(entries, key=lambda e: e.at if e.at.tzinfo else e.at.replace(tzinfo=UTC))
+
+
 REPLY_TOKEN = re.compile(r"^[0-9a-f]{32}$")
 MAX_REPLY = 20000
 
 
 @bp.post("/<number>/reply")
-@role_required("operator", "dispatcher", "manager", "executor")
+@permission_required("reply", "request")
 def reply(number: str) -> ResponseReturnValue:
     """E-mail the requester from the card, threaded into the request; it goes out through the outbox.
 
@@ -179,17 +245,20 @@ def reply(number: str) -> ResponseReturnValue:
     text = (request.form.get("text") or "").strip()
     token = request.form.get("reply_token") or ""
     if not REPLY_TOKEN.match(token):
-        abort(400, "The reply form has no valid reply_token; reload the request card and write again.")
+        abort(
+            400,
+            translate("The reply form has no valid reply_token; reload the request card and write again."),
+        )
     if not text or len(text) > MAX_REPLY:
-        abort(400, f"The reply must have between 1 and {MAX_REPLY} characters of text.")
+        abort(400, translate("The reply must have between 1 and %d characters of text.") % MAX_REPLY)
     now = current_app.extensions["runtime"].now()
     with _sessions()() as session, session.begin():
         try:
             req = crm.get_request(session, number)
         except (crm.RequestNotFoundError, ValueError):
-            abort(404, f"No request {number!r}; search the request list.")
+            abort(404, translate("No request %s; search the request list.") % number)
         if not req.requester_email:
-            abort(409, f"{req.number} has no requester e-mail address to reply to.")
+            abort(409, translate("%s has no requester e-mail address to reply to.") % req.number)
         notify.enqueue(
             session,
             now=now,
@@ -206,14 +275,18 @@ def reply(number: str) -> ResponseReturnValue:
 
 
 @bp.get("/<number>/attachments/<int:attachment_id>")
-@login_required
+@permission_required("read", "request")
 def attachment(number: str, attachment_id: int) -> ResponseReturnValue:
     """A file from the public form, always as a download (never rendered inline: it is untrusted)."""
     with _sessions()() as session:
         row = session.get(RequestAttachment, attachment_id)
         owner = session.get(Request, row.request_id) if row else None
         if row is None or owner is None or owner.number != number.upper():
-            abort(404, f"No attachment {attachment_id} on request {number!r}.")
+            abort(
+                404,
+                translate("No attachment %(attachment)s on request %(request)s.")
+                % {"attachment": attachment_id, "request": number},
+            )
     response = send_file(
         BytesIO(row.content), mimetype=row.content_type, as_attachment=True, download_name=row.filename
     )

@@ -23,21 +23,29 @@ from sqlalchemy.orm import Session
 
 from desk import crm, sla
 from desk.calendar import get_calendar
-from desk.models import Request, User
+from desk.models import Request
 from engine.errors import ConcurrentUpdateError, TaskAlreadyClaimed, TaskAlreadyCompleted, TaskNotFoundError
 from engine.forms import FormField, FormSchema, FormValidationError
 from engine.store import ProcessDefinition, TaskCandidate, UserTask
-from engine.tasklist import SORTS, TaskQuery, may_work, query_tasks
-from web.i18n import DISPLAY_ZONE, local_time, translate, working_time_text
+from engine.tasklist import SORTS, URGENCY, TaskQuery, may_work, query_tasks
+from service.assignees import ASSIGNEE_FIELDS, delegation_candidates, field_candidates
+from service.errors import UnknownAssigneeError
+from service.permissions import may
+from service.tasks import complete_task, delegate_task
+from web.i18n import local_time, translate, user_zone, working_time_text
+from web.labels import person_label
+from web.security import checks_permission, current_principal
 from web.views import date_arg
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 PAGE = 25
+MAX_PAGE_ARG = 1_000_000  # page numbers and priorities beyond this cannot name anything real
 SCOPES = ("mine", "groups", "all")
 APPROVAL_FIELD = "approved"
 COMMENT_FIELDS = ("comment", "reason", "rejection_reason")
 # Working time left on a task is counted on the staff's working hours (DESIGN §4 `support`).
 TASK_CALENDAR = "support"
+NOT_ELIGIBLE = "Choose someone from the list: only active members of the task's group may take it."
 
 
 def _runtime():
@@ -67,19 +75,27 @@ def _int_arg(name: str, default: int | None = None, minimum: int | None = None) 
         value = int(raw)
     except ValueError:
         abort(400, f"{name} must be a whole number, not {raw!r}.")
+    if abs(value) > MAX_PAGE_ARG:
+        abort(400, f"{name} must be at most {MAX_PAGE_ARG}, not {raw!r}.")
     return max(value, minimum) if minimum is not None else value
 
 
 def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=DISPLAY_ZONE)
+    return datetime.combine(day, time.min, tzinfo=user_zone())  # the reader's day
+
+
+# Working minutes left under which a deadline is shown as near (amber); below zero it is overdue (red).
+SOON_MINUTES = 120
 
 
 @dataclass
 class Row:
-    """A task-list row with its working time left (minutes; negative when overdue)."""
+    """A task-list row: its deadline (the task's own, else its request's SLA) and working time left."""
 
     task: Any
     minutes_left: float | None
+    due: datetime | None = None
+    request: Any = None
 
     @property
     def due_text(self) -> str:
@@ -87,17 +103,36 @@ class Row:
             return ""
         return working_time_text(self.minutes_left)
 
+    @property
+    def urgency(self) -> str:
+        """ "overdue", "soon" or "" — the colour of the due cell."""
+        if self.minutes_left is None:
+            return ""
+        if self.minutes_left < 0:
+            return "overdue"
+        return "soon" if self.minutes_left < SOON_MINUTES else ""
+
+    @property
+    def priority(self) -> str:
+        """The request's priority code; for a task without a request, read from the task's number."""
+        if self.request is not None:
+            return self.request.priority
+        return "high" if self.task.priority >= 80 else "low" if self.task.priority <= 20 else "normal"
+
 
 @bp.get("/")
+@checks_permission("read", "task")
 @login_required
 def index() -> ResponseReturnValue:
-    scope = request.args.get("scope", "mine")
-    if scope not in SCOPES or (scope == "all" and not current_user.has_role("manager")):
+    """The day's work: urgent first, landing on the tab where this person's work is, with counts per tab."""
+    asked_scope = request.args.get("scope")
+    scope = asked_scope or "mine"
+    if scope not in SCOPES or (scope == "all" and not may(current_principal(), "read", "task")):
         scope = "mine"
     page = _int_arg("page", 1, 1)
-    sort = request.args.get("sort", "created")
-    if sort not in SORTS:
-        sort = "created"
+    sort = request.args.get("sort", URGENCY)
+    if sort not in SORTS and sort != URGENCY:
+        sort = URGENCY
     descending = request.args.get("dir", "desc") != "asc"
     now = _runtime().now()
     due_by, created_from = date_arg("due"), date_arg("created")
@@ -110,8 +145,16 @@ def index() -> ResponseReturnValue:
         overdue_at=now if request.args.get("overdue") else None,
         created_after=_start_of(created_from) if created_from else None,
     )
+    bound = current_app.config["TASK_LIST_COUNT_BOUND"]
     with _sessions()() as session:
         queries = _scoped_queries(session, filters)
+        tabs = {
+            name: query_tasks(session, TaskQuery(**q, limit=0), count_bound=bound)
+            for name, q in queries.items()
+        }
+        counts = {name: tab.total for name, tab in tabs.items()}
+        if asked_scope is None:
+            scope = landing_scope(counts)
         result = query_tasks(
             session,
             TaskQuery(
@@ -119,36 +162,58 @@ def index() -> ResponseReturnValue:
                 sort=sort,
                 descending=descending,
                 offset=(page - 1) * PAGE,
-                limit=PAGE,
+                limit=PAGE + 1,  # one more says whether a next page exists when the count is bounded
             ),
+            count=False,  # the tab's count above is the total
         )
-        counts = {
-            name: (
-                result.total
-                if name == scope
-                else query_tasks(session, TaskQuery(**q, limit=0), count=True).total
-            )
-            for name, q in queries.items()
-        }
+        has_next = len(result.tasks) > PAGE
+        result.tasks = result.tasks[:PAGE]
+        numbers = {t.business_key for t in result.tasks if t.business_key}
+        requests_by_number = (
+            {
+                r.number: r
+                for r in session.execute(
+                    select(Request.number, Request.priority, Request.subject, Request.resolve_by).where(
+                        Request.number.in_(numbers)
+                    )
+                )
+            }
+            if numbers
+            else {}
+        )
         processes = sorted(set(session.scalars(select(ProcessDefinition.key))))
         calendar = get_calendar(TASK_CALENDAR, crm.calendars(session))
-    rows = [
-        Row(t, sla.working_minutes_left(now, t.due, calendar) if t.due is not None else None)
-        for t in result.tasks
-    ]
+    rows = []
+    for t in result.tasks:
+        req = requests_by_number.get(t.business_key)
+        due = t.due or (req.resolve_by if req is not None else None)
+        left = sla.working_minutes_left(now, due, calendar) if due is not None else None
+        rows.append(Row(t, left, due, req))
     return render_template(
         "tasks.html",
         rows=rows,
-        total=result.total,
-        counts=counts,
+        total=tabs[scope].total_label,
+        counts={name: tab.total_label for name, tab in tabs.items()},
         page=page,
-        pages=max(-(-result.total // PAGE), 1),
+        # A bounded count does not say how many pages there are: the pager then offers the next
+        # page while there is one, and "page N" without "of M".
+        pages=(page + 1 if has_next else page) if tabs[scope].bounded else max(-(-counts[scope] // PAGE), 1),
+        pages_known=not tabs[scope].bounded,
         scope=scope,
         sort=sort,
         descending=descending,
         processes=processes,
         now=now,
     )
+
+
+def landing_scope(counts: dict[str, int]) -> str:
+    """The tab a person lands on: their own tasks if they hold any, else their groups' queue if it has any."""
+    if counts.get("mine"):
+        return "mine"
+    if counts.get("groups"):
+        return "groups"
+    return "mine"
 
 
 def _scoped_queries(session: Session, filters: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -171,7 +236,7 @@ def _scoped_queries(session: Session, filters: dict[str, Any]) -> dict[str, dict
             user=me if offered_by_name or not groups else None, groups=groups, unassigned=True, **filters
         ),
     }
-    if current_user.has_role("manager"):
+    if may(current_principal(), "read", "task"):
         queries["all"] = dict(everything=True, **filters)
     return queries
 
@@ -190,10 +255,7 @@ def _load_task(task_id: str) -> UserTask:
         task = session.get(UserTask, task_id)
     if task is None:
         abort(404, translate("No such task; it may have been cancelled. Reload the task list."))
-    me = current_user.username
-    if not (
-        task.assignee == me or task.completed_by == me or _candidate(task) or current_user.has_role("manager")
-    ):
+    if not may(current_principal(), "read", "task", task=task):
         abort(403, translate("This task is not assigned or offered to you or your groups."))
     return task
 
@@ -203,7 +265,7 @@ def _conflict(task: UserTask | None = None, message: str | None = None) -> Respo
     if message is None:
         message = translate("Someone else completed this task first; reload the list.")
         if task is not None and task.completed_by:
-            message += f" ({translate('completed by')} {task.completed_by})"
+            message += f" ({translate('completed by')} {person_label(task.completed_by)})"
     flash(message, "error")
     return render_template("conflict.html", task=task), 409
 
@@ -215,7 +277,7 @@ def _check_may_work(task: UserTask) -> ResponseReturnValue | None:
     if may_work(task, current_user.username, current_user.groups):
         return None
     if task.assignee and _candidate(task):
-        return _conflict(task, f"{translate('This task was taken by')} {task.assignee}.")
+        return _conflict(task, f"{translate('This task was taken by')} {person_label(task.assignee)}.")
     abort(403, translate("This task is not assigned to you; claim it or ask its assignee."))
 
 
@@ -242,24 +304,30 @@ def _task_form(task: UserTask, variables: dict[str, Any]) -> TaskForm:
     return TaskForm(schema, approval, comment)
 
 
-def _context(task: UserTask) -> dict[str, Any]:
-    """The request a task is about, and the people it may be delegated to."""
+def _context(task: UserTask, form: TaskForm) -> dict[str, Any]:
+    """The request a task is about, the people it may be delegated to, and the pickers of its form."""
     with _sessions()() as session:
         req = None
         if task.business_key:
             req = session.scalars(select(Request).where(Request.number == task.business_key)).first()
-        users = session.execute(
-            select(User.username, User.full_name).where(User.active.is_(True)).order_by(User.username)
-        ).all()
-    return {"req": req, "users": users}
+        now = _runtime().now()
+        delegates = delegation_candidates(session, task, now=now)
+        field_pickers = {
+            f.id: found
+            for f in form.fields
+            if (found := field_candidates(session, f.id, now=now)) is not None
+        }
+    return {"req": req, "delegates": delegates, "pickers": field_pickers}
 
 
 def _render_task(task: UserTask, values: dict[str, Any], errors: dict[str, str], status: int = 200):
     variables = _runtime().variables(task.instance_id)
     form = _task_form(task, variables)
     if not values:
-        prefill = {f.id for f in form.fields if f.id != APPROVAL_FIELD}
+        # A person is chosen on purpose: an assignee picker starts empty (the suggestion is marked).
+        prefill = {f.id for f in form.fields if f.id != APPROVAL_FIELD and f.id not in ASSIGNEE_FIELDS}
         values = {k: v for k, v in variables.items() if k in prefill}
+        values.update({f.id: "" for f in form.fields if f.id in ASSIGNEE_FIELDS})
     now = _runtime().now()
     with _sessions()() as session:
         calendar = get_calendar(TASK_CALENDAR, crm.calendars(session))
@@ -273,11 +341,12 @@ def _render_task(task: UserTask, values: dict[str, Any], errors: dict[str, str],
         due_text=working_time_text(left) if left is not None else "",
         overdue=left is not None and left < 0,
         may_work=task.status == "open" and may_work(task, current_user.username, current_user.groups),
-        **_context(task),
+        **_context(task, form),
     ), status
 
 
 @bp.get("/<task_id>")
+@checks_permission("read", "task")
 @login_required
 def show(task_id: str) -> ResponseReturnValue:
     task = _load_task(task_id)
@@ -287,6 +356,7 @@ def show(task_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/<task_id>/claim")
+@checks_permission("claim", "task")
 @login_required
 def claim(task_id: str) -> ResponseReturnValue:
     task = _load_task(task_id)
@@ -297,19 +367,20 @@ def claim(task_id: str) -> ResponseReturnValue:
     try:
         _runtime().claim(task_id, current_user.username)
     except TaskAlreadyClaimed as err:
-        return _conflict(task, f"{translate('This task was taken by')} {err.assignee}.")
+        return _conflict(task, f"{translate('This task was taken by')} {person_label(err.assignee)}.")
     except (TaskAlreadyCompleted, TaskNotFoundError):
         return _conflict(task)
     return redirect(url_for("tasks.show", task_id=task_id))
 
 
 @bp.post("/<task_id>/unclaim")
+@checks_permission("assign", "task")
 @login_required
 def unclaim(task_id: str) -> ResponseReturnValue:
     task = _load_task(task_id)
     if task.status != "open":
         return _conflict(task)
-    if task.assignee != current_user.username and not current_user.has_role("manager"):
+    if not may(current_principal(), "assign", "task", task=task):
         abort(403, translate("Only the assignee or a manager may return a task to its group."))
     try:
         _runtime().unclaim(task_id, current_user.username)
@@ -320,30 +391,28 @@ def unclaim(task_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/<task_id>/delegate")
+@checks_permission("assign", "task")
 @login_required
 def delegate(task_id: str) -> ResponseReturnValue:
     task = _load_task(task_id)
     if task.status != "open":
         return _conflict(task)
-    if task.assignee != current_user.username and not current_user.has_role("manager"):
+    if not may(current_principal(), "assign", "task", task=task):
         abort(403, translate("Only the assignee or a manager may delegate a task."))
     target = (request.form.get("to") or "").strip()
-    with _sessions()() as session:
-        known = session.scalars(
-            select(User.username).where(User.username == target, User.active.is_(True))
-        ).first()
-    if not known:
-        flash(f"{translate('No active user')} {target!r}.", "error")
-        return _render_task(task, {}, {}, 400)
     try:
-        _runtime().delegate(task_id, target, current_user.username)
+        delegate_task(_runtime(), _sessions(), current_principal(), task_id, target)
+    except UnknownAssigneeError as err:
+        flash(str(err), "error")
+        return _render_task(task, {}, {}, 400)
     except (TaskAlreadyCompleted, TaskNotFoundError):
         return _conflict(task)
-    flash(f"{translate('Task delegated to')} {target}.")
+    flash(f"{translate('Task delegated to')} {person_label(target)}.")
     return redirect(url_for("tasks.index"))
 
 
 @bp.post("/<task_id>/complete")
+@checks_permission("complete", "task")
 @login_required
 def complete(task_id: str) -> ResponseReturnValue:
     task = _load_task(task_id)
@@ -362,11 +431,16 @@ def complete(task_id: str) -> ResponseReturnValue:
         data[comment_id] = (request.form.get(comment_id) or "").strip()
         if decision == "reject" and not data[comment_id]:
             errors[comment_id] = translate("A comment is required to reject.")
+    errors.update(_refused_assignees(form, data))
     if not errors:
         try:
-            _runtime().complete(task_id, current_user.username, data)
+            complete_task(_runtime(), _sessions(), current_principal(), task_id, data)
         except FormValidationError as err:
             errors = {name: _field_error(reason) for name, reason in err.errors.items()}
+        except UnknownAssigneeError as err:
+            errors = {name: str(err) for name in ASSIGNEE_FIELDS if name in data}
+            if not errors:
+                abort(400, str(err))
         except (TaskAlreadyCompleted, ConcurrentUpdateError, TaskNotFoundError):
             with _sessions()() as session:
                 return _conflict(session.get(UserTask, task_id))
@@ -375,6 +449,21 @@ def complete(task_id: str) -> ResponseReturnValue:
         return _render_task(task, values, errors, 400)
     flash(translate("Task completed."))
     return redirect(url_for("tasks.index"))
+
+
+def _refused_assignees(form: TaskForm, data: dict[str, Any]) -> dict[str, str]:
+    """An assignee field (dispatch's executor) must name someone its picker offers, never a typed login."""
+    errors: dict[str, str] = {}
+    with _sessions()() as session:
+        for f in form.fields:
+            if f.id not in data or not data[f.id]:
+                continue
+            offered = field_candidates(session, f.id, now=_runtime().now())
+            if offered is not None and data[f.id] not in {c.username for c in offered if c.offered}:
+                errors[f.id] = f"«{data[f.id]}»: " + translate(
+                    "Choose someone from the list: only active members of the task's group may take it."
+                )
+    return errors
 
 
 def _submitted(form: TaskForm) -> dict[str, Any]:

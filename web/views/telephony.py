@@ -8,7 +8,6 @@ their results and errors into JSON (the contract is in README, "Telephony API").
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -19,7 +18,9 @@ from sqlalchemy import select
 from desk import calls
 from desk.models import User
 from engine.errors import EngineError
-from web.api_auth import bearer_user
+from service.permissions import may
+from web.api_auth import bearer_principal, checks_permission
+from web.input_limits import DEFAULT_MAX_CALL_BYTES, InputError, check_value, parse_json_body
 from web.intake import start_request_process
 from web.security import csrf
 
@@ -44,29 +45,36 @@ def _payload_error(err: calls.CallPayloadError) -> ResponseReturnValue:
 
 @bp.before_request
 def _authenticate() -> ResponseReturnValue | None:
-    user = bearer_user()
-    if user is None:
+    principal = bearer_principal()
+    if principal is None:
         return _error(
             401,
             "Send 'Authorization: Bearer <token>' with a valid API token; create one with "
-            '`flask --app web create-token USER --name "PBX webhook"`.',
+            '`flask --app web create-token USER --name "PBX webhook" --scope telephony`.',
         )
-    g.api_user = user
+    if not may(principal, "webhook", "telephony"):
+        return _error(
+            403, "The API token lacks the scope telephony; issue one with it on the admin tokens page."
+        )
+    g.api_user = principal.username
     return None
 
 
 def _body() -> Any:
     """The JSON body (or a form-encoded one, which some cloud PBX webhooks send)."""
-    if request.mimetype == "application/x-www-form-urlencoded":
-        return request.form.to_dict()
-    raw = request.get_data(cache=False)
+    limit = int(current_app.config.get("MAX_CALL_BYTES", DEFAULT_MAX_CALL_BYTES))
     try:
-        return json.loads(raw)
-    except ValueError as err:
-        raise calls.CallPayloadError("(body)", f"is not valid JSON ({err})") from None
+        if request.mimetype == "application/x-www-form-urlencoded":
+            form = request.form.to_dict()
+            check_value(form, "(body)")
+            return form
+        return parse_json_body(request.get_data(cache=False), limit)
+    except InputError as err:  # strict JSON as under /engine-rest: NaN, depth, surrogates, 64 bits, size
+        raise calls.CallPayloadError(err.field, str(err).removeprefix(f"{err.field}: ")) from None
 
 
 @bp.post("/route")
+@checks_permission("webhook", "telephony")
 def route() -> ResponseReturnValue:
     asked = calls.parse_route(_body())
     config = current_app.config
@@ -96,6 +104,7 @@ def route() -> ResponseReturnValue:
 
 
 @bp.post("/event")
+@checks_permission("webhook", "telephony")
 def event() -> ResponseReturnValue:
     reported = calls.parse_event(_body())
     config = current_app.config
@@ -116,9 +125,11 @@ def event() -> ResponseReturnValue:
             "request": outcome.request.number if outcome.request else None,
             "callback_task_id": outcome.callback_task.id if outcome.callback_task else None,
         }
+        caller = outcome.call.caller_e164  # None for a hidden or invalid number
     if created is not None:
         try:
-            start_request_process(created)
+            # The caller's number reaches the process, so a new client's card starts with it.
+            start_request_process(created, variables={"client_phone": caller})
         except EngineError:
             # The request, callback task and notifications are stored; an admin can start it by hand.
             log.exception(

@@ -1,0 +1,258 @@
+"""The per-day report counters' tables, kept by the transaction that writes a request.
+
+`report_day` and `report_stage_day` hold what desk/report_days.py computes. Three ways in:
+
+* every ORM write of a Request through a hooked session factory (`maintain`): its old
+  contribution is taken before the flush, its new one after, and the difference is added with
+  an upsert on the flush's own connection -- creation, status changes, closing, re-categorising,
+  re-assigning and mail reopening alike, whichever module does it;
+* bulk writers on a Core connection (the legacy import) call `apply` themselves;
+* `rebuild` recomputes both tables from the request rows (the migration's backfill and
+  `flask --app web reports rebuild`).
+
+Deltas are applied in key order so two transactions never wait on each other's rows crosswise.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from datetime import date, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Date, Float, Integer, String, delete, event, inspect, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from desk import report_days
+from desk.models import Base, Request
+from desk.report_days import FACT_FIELDS, MEASURES, STAGE_MEASURES, Facts, StageFacts
+
+
+class ReportDay(Base):
+    """Daily counters per dimension (see desk/report_days.py for what each measure counts)."""
+
+    __tablename__ = "report_day"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opened: Mapped[int] = mapped_column(Integer, default=0)
+    closed: Mapped[int] = mapped_column(Integer, default=0)
+    minutes_count: Mapped[int] = mapped_column(Integer, default=0)
+    minutes_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    pickup_measured: Mapped[int] = mapped_column(Integer, default=0)
+    pickup_late: Mapped[int] = mapped_column(Integer, default=0)
+    pickup_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    sla_measured: Mapped[int] = mapped_column(Integer, default=0)
+    sla_met: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReportStageDay(Base):
+    """Working and wall minutes per status of the requests done that day, and how many they were."""
+
+    __tablename__ = "report_stage_day"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    working_minutes: Mapped[float] = mapped_column(Float, default=0.0)
+    wall_minutes: Mapped[float] = mapped_column(Float, default=0.0)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# The zone whose calendar days the counters are kept in: the desk's (its `support` calendar's),
+# the zone the reports' date range is read in.
+
+
+@functools.cache
+def desk_zone() -> tzinfo:
+    """The zone whose days the counters count in: the support calendar's. Read on first use, as
+    desk.calendar costs every command's start the holidays package."""
+    from desk.calendar import DEFAULT_CALENDARS
+
+    return ZoneInfo(DEFAULT_CALENDARS["support"].tz)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DESK_ZONE":
+        return desk_zone()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_DAY = ReportDay.__table__
+_STAGE = ReportStageDay.__table__
+_REQUEST = Request.__table__
+_DAY_COLUMNS = ("day", "dimension", "value", "bucket", *MEASURES)
+_STAGE_COLUMNS = ("day", "status", *STAGE_MEASURES)
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+
+
+def apply(conn: Connection, deltas: tuple[Facts, StageFacts], *, fresh: bool = False) -> None:
+    """Add counter deltas (a difference or a batch's total) with one upsert per table; `fresh`
+    (a rebuild into emptied tables) inserts without the conflict clause. All-zero deltas are
+    left out. Counts are whole numbers already (only +-1 is ever added to them)."""
+    facts, stages = deltas
+    day_rows = [
+        dict(zip(_DAY_COLUMNS, (*key, *row), strict=True)) for key, row in sorted(facts.items()) if any(row)
+    ]
+    stage_rows = [
+        dict(zip(_STAGE_COLUMNS, (*key, *row), strict=True))
+        for key, row in sorted(stages.items())
+        if any(row)
+    ]
+    for table, rows, keys, measures in (
+        (_DAY, day_rows, ["day", "dimension", "value", "bucket"], MEASURES),
+        (_STAGE, stage_rows, ["day", "status"], STAGE_MEASURES),
+    ):
+        if not rows:
+            continue
+        stmt = _insert(conn, table)
+        if not fresh:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=keys, set_={m: table.c[m] + stmt.excluded[m] for m in measures}
+            )
+        conn.execute(stmt, rows)
+
+
+def fact_rows(conn: Connection, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """The FACT_FIELDS of the requests `ids`, as stored now (a bulk writer's 'before')."""
+    wanted = list(ids)
+    found: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(wanted), 1000):
+        chunk = wanted[start : start + 1000]
+        for row in conn.execute(
+            select(_REQUEST.c.id, *(_REQUEST.c[f] for f in FACT_FIELDS)).where(_REQUEST.c.id.in_(chunk))
+        ):
+            values = dict(row._mapping)
+            found[values.pop("id")] = values
+    return found
+
+
+def _default(field: str) -> Any:
+    """What an INSERT without `field` stores: the column's Python-side default, else NULL."""
+    default = _REQUEST.c[field].default
+    if default is None:
+        return None
+    return default.arg(None) if callable(default.arg) else default.arg
+
+
+def replace(
+    conn: Connection, before: Mapping[int, Mapping[str, Any]], written: Iterable[Mapping[str, Any]]
+) -> None:
+    """A bulk writer's counters, from the values it wrote (each with its "id"): `before` holds the
+    FACT_FIELDS of the updated rows as they were (read before the write); a row missing from it
+    is new. A field the writer left out keeps its old value (an update) or its default (an insert).
+    The batch's old and new totals are compared once, so a batch costs one upsert per table."""
+    old_rows = list(before.values())
+    new_rows = []
+    defaults = {f: _default(f) for f in FACT_FIELDS}
+    for values in written:
+        kept = before.get(values["id"]) or defaults
+        new_rows.append({f: values[f] if f in values else kept[f] for f in FACT_FIELDS})
+    if not new_rows and not old_rows:
+        return
+    facts: Facts = {}
+    stages: StageFacts = {}
+    for row in old_rows:
+        report_days.accumulate(facts, stages, row, desk_zone(), -1)
+    for row in new_rows:
+        report_days.accumulate(facts, stages, row, desk_zone())
+    apply(conn, (facts, stages))
+
+
+def rebuild(conn: Connection, zone: tzinfo) -> dict[str, int]:
+    """Recompute both tables from every request row; running it twice gives the same tables."""
+    conn.execute(delete(_DAY))
+    conn.execute(delete(_STAGE))
+    result = conn.execute(select(*(_REQUEST.c[f] for f in FACT_FIELDS)).execution_options(yield_per=5000))
+    requests = 0
+    facts: Facts = {}
+    stages: StageFacts = {}
+    for row in result:
+        requests += 1
+        report_days.accumulate(facts, stages, row._mapping, zone)
+    apply(conn, (facts, stages), fresh=True)
+    return {"requests": requests, "day_rows": len(facts), "stage_rows": len(stages)}
+
+
+# ------------------------------------------------------------------ ORM writers
+
+
+_BEFORE = "report_days.before"
+
+
+def _values(obj: Request) -> dict[str, Any]:
+    return {f: getattr(obj, f) for f in FACT_FIELDS}
+
+
+def _old_values(obj: Request) -> dict[str, Any] | None:
+    """The fact fields as they were loaded, or None when one of them was never loaded."""
+    state = inspect(obj)
+    old: dict[str, Any] = {}
+    for f in FACT_FIELDS:
+        history = state.attrs[f].history
+        if history.deleted:
+            old[f] = history.deleted[0]
+        elif history.unchanged:
+            old[f] = history.unchanged[0]
+        else:  # set without having been loaded, or expired: the caller reads the row
+            return None
+    return old
+
+
+def _facts_changed(obj: Request) -> bool:
+    state = inspect(obj)
+    return any(state.attrs[f].history.has_changes() for f in FACT_FIELDS)
+
+
+def maintain(sessions: sessionmaker | type[Session], zone: tzinfo | None = None) -> None:
+    """Keep the counters in step with every Request the factory's sessions flush (counted in
+    `zone`'s days; the desk's zone, read at the first flush, when None)."""
+
+    @event.listens_for(sessions, "before_flush")
+    def _before(session: Session, _context: Any, _instances: Any) -> None:
+        before: dict[int, dict[str, Any] | None] = {}
+        unknown: dict[int, Request] = {}
+        for obj in session.dirty:
+            if isinstance(obj, Request) and _facts_changed(obj):
+                old = _old_values(obj)
+                if old is None:
+                    unknown[id(obj)] = obj
+                before[id(obj)] = old
+        for obj in session.deleted:
+            if isinstance(obj, Request):
+                before[id(obj)] = _old_values(obj) or _values(obj)
+        if unknown:  # an attribute set without being loaded: read what the row holds now
+            stored = fact_rows(session.connection(), [o.id for o in unknown.values()])
+            for key, obj in unknown.items():
+                before[key] = stored.get(obj.id)
+        if before or any(isinstance(o, Request) for o in session.new):
+            session.info[_BEFORE] = before
+
+    @event.listens_for(sessions, "after_flush")
+    def _after(session: Session, _context: Any) -> None:
+        before = session.info.pop(_BEFORE, None)
+        if before is None:
+            return
+        changes: list[tuple[Facts, StageFacts]] = []
+        for obj in session.new:
+            if isinstance(obj, Request):
+                changes.append(report_days.contribution(_values(obj), zone or desk_zone()))
+        for obj in list(session.dirty) + list(session.deleted):
+            key = id(obj)
+            if not isinstance(obj, Request) or key not in before:
+                continue
+            new = None if obj in session.deleted else _values(obj)
+            changes.append(
+                report_days.difference(
+                    report_days.contribution(before[key], zone or desk_zone()),
+                    report_days.contribution(new, zone or desk_zone()),
+                )
+            )
+        facts, stages = report_days.total(changes)
+        facts, stages = report_days.difference(({}, {}), (facts, stages))
+        if facts or stages:
+            apply(session.connection(), (facts, stages))

@@ -1,0 +1,1 @@
+"""The service layer: rules every door (UI, /engine-rest, /api, CLI) asks before acting."""

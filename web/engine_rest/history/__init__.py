@@ -1,0 +1,1 @@
+"""Camunda's history resources, one module each."""
