@@ -15,6 +15,8 @@ from typing import Any
 from engine.bpmn_normalize import local_ref
 from engine.camunda_support import B, Unsupported, _local
 
+_CAMUNDA = "{http://camunda.org/schema/1.0/bpmn}"
+
 # An escalation boundary event is caught only where an escalation can come from a child.
 _ESCALATION_HOSTS = {"subProcess", "transaction", "callActivity", "userTask"}
 _THROWS = ("intermediateThrowEvent", "endEvent")
@@ -28,6 +30,7 @@ def camunda_parse_errors(root: Any) -> list[Unsupported]:
         *_same_name_subscriptions(root),
         *_subprocess_start_events(root),
         *_message_catches(root),
+        *_io_mappings(root),
     ]
 
 
@@ -277,4 +280,43 @@ def _message_catches(root: Any) -> Iterator[Unsupported]:
                 "message/name",
                 f"Cannot have a message event subscription with an empty or missing name (message {ref!r} "
                 "has none); name the message in Camunda Modeler",
+            )
+
+
+def _io_mappings(root: Any) -> Iterator[Unsupported]:
+    """BpmnParse.checkActivityInputOutputSupported / ensureNoIoMappingDefined: where an activity
+    can be a variable scope. Start and boundary events, gateways and event subprocesses cannot;
+    an end event and a multi-instance activity take no output parameters."""
+    for io in root.iter(f"{_CAMUNDA}inputOutput"):
+        extensions = io.getparent()
+        element = extensions.getparent() if extensions is not None else None
+        if element is None or _local(extensions.tag) != "extensionElements":
+            continue  # a connector's own inputOutput
+        tag = _local(element.tag)
+        supported = (
+            "task" in tag.lower() or "Event" in tag or tag in ("transaction", "subProcess", "callActivity")
+        )
+        if tag in ("startEvent", "boundaryEvent") or not supported:
+            message = f"camunda:inputOutput mapping unsupported for element type {tag!r}."
+            yield Unsupported(element, io, "camunda:inputOutput", message)
+        elif tag == "subProcess" and element.get("triggeredByEvent") == "true":
+            yield Unsupported(
+                element,
+                io,
+                "camunda:inputOutput",
+                f"camunda:inputOutput mapping unsupported for element type {tag!r} with attribute "
+                "'triggeredByEvent = true'.",
+            )
+        elif io.find(f"{_CAMUNDA}outputParameter") is None:
+            continue
+        elif tag == "endEvent":
+            message = f"camunda:outputParameter not allowed for element type {tag!r}."
+            yield Unsupported(element, io, "camunda:outputParameter", message)
+        elif element.find(f"{B}multiInstanceLoopCharacteristics") is not None:
+            yield Unsupported(
+                element,
+                io,
+                "camunda:outputParameter",
+                "camunda:outputParameter not allowed for multi-instance constructs; collect the results "
+                "in a variable each instance sets, or map outputs on an activity after the loop",
             )

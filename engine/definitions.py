@@ -34,6 +34,7 @@ from engine.expressions import ExpressionError, compile_expression, compile_temp
 from engine.form_refs import FormCatalog, FormRefError, catalog_of, form_id, parse_form_ref, resolve
 from engine.forms import FormError, FormSchema, form_file_name, schema_from_form_data, schema_from_form_js
 from engine.handlers import HandlerRegistry, TopicMeta, topic_catalog
+from engine.io_mapping import attach_io_mappings
 from engine.lint import LintContext, lint_tree
 from engine.parser import (
     CAMUNDA,
@@ -227,6 +228,7 @@ def _parse_resources(
         all_specs = [spec, *(v for v in subprocess_specs.values() if v is not None)]
         _restore_analyst_ids(all_specs, ids)
         adopt_engine_specs(all_specs)
+        attach_io_mappings(trees, all_specs)  # engine.io_mapping runs them
         missing = sorted(k for k, v in subprocess_specs.items() if v is None)
         for called in missing:
             result.warnings.append(

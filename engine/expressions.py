@@ -26,6 +26,7 @@ from datetime import date, time, timedelta
 from typing import Any, NamedTuple
 
 from engine.errors import EngineError
+from engine.execution_view import EXECUTION_METHODS, ExecutionUnavailable, with_execution
 
 #: Longest expression text accepted. With the size limits below it bounds what one
 #: expression can allocate (a few tens of MB in the worst case).
@@ -363,6 +364,7 @@ METHODS: Mapping[str, Callable[..., Any]] = {
     "boolValue": _spin_bool,
     "value": lambda obj: obj,
     "isNull": lambda obj: obj is None,
+    **EXECUTION_METHODS,
 }
 _NULL_RECEIVERS = frozenset({"isNull", "isEmpty"})
 
@@ -970,8 +972,17 @@ class _Checker:
             self.check(func.value, depth)
             self.identifier(func.attr)
             if func.attr not in METHODS:
+                ordinary = sorted(set(METHODS) - set(EXECUTION_METHODS))
                 self.refuse(
-                    f"it is not an allowed method (allowed: {', '.join(sorted(METHODS))})", f".{func.attr}()"
+                    f"it is not an allowed method (allowed: {', '.join(ordinary)}; "
+                    f"on execution: {', '.join(sorted(EXECUTION_METHODS))})",
+                    f".{func.attr}()",
+                )
+            if func.attr in EXECUTION_METHODS and not (
+                isinstance(func.value, ast.Name) and func.value.id == "execution"
+            ):
+                self.refuse(
+                    f"it is a method of execution only (execution.{func.attr}(...))", f".{func.attr}()"
                 )
             if node.keywords:
                 self.refuse("methods take positional arguments only", f".{func.attr}()")
@@ -1069,7 +1080,10 @@ class Expression:
     _helpers: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     def evaluate(self, variables: Mapping[str, Any], functions: Functions = DEFAULT_FUNCTIONS) -> Any:
-        """Run against `variables`, which are read in place: never copied, never changed."""
+        """Run against `variables`, which are read in place: never copied, and changed only by
+        `execution.setVariable` (engine.execution_view)."""
+        if "execution" in self.names:
+            variables = with_execution(variables)
         if any(name in variables for name in self._helpers):
             # A variable spelled like a sandbox helper would shadow it; such names are unreadable anyway.
             variables = {k: v for k, v in variables.items() if not str(k).startswith("_")}
@@ -1085,7 +1099,7 @@ class Expression:
             if name in self.names:
                 raise ExpressionEvaluationError.unknown_variable(self.source, name, variables) from None
             raise ExpressionEvaluationError(self.source, f"NameError: {err}") from err
-        except _Refused as err:
+        except (_Refused, ExecutionUnavailable) as err:
             raise ExpressionEvaluationError(self.source, str(err)) from None
         except Exception as err:
             raise ExpressionEvaluationError(self.source, f"{type(err).__name__}: {err}") from err

@@ -44,6 +44,7 @@ from engine.events import (
     refresh_conditions,
     settle_scope_ends,
 )
+from engine.execution_view import StepIdentity, evaluating_for, running_step
 from engine.expressions import ExpressionEvaluationError, render
 from engine.handlers import HandlerRegistry, default_registry
 from engine.limits import DEFAULT_MAX_CARDINALITY
@@ -248,9 +249,11 @@ class Engine(
         """Inside the transaction: the change, engine steps and projections, then one save."""
         throws = throws_signals(ctx.definition.info)
         thrown_before = thrown_signal_tasks(workflow) if throws else {}
+        identity = StepIdentity(ctx.instance.id, ctx.instance.business_key, ctx.definition.id)
         try:
-            result = action(workflow, ctx)
-            self._advance(workflow, ctx)
+            with running_step(identity):  # what `execution` in expressions reports
+                result = action(workflow, ctx)
+                self._advance(workflow, ctx)
         except (SpiffWorkflowException, ExpressionEvaluationError) as err:
             raise _process_error(ctx.instance.id, err) from err
         if throws:
@@ -290,7 +293,8 @@ class Engine(
                     self._run_decision(task, ctx)
                     continue
                 call = task.task_spec.call
-                value = render(call.expression, task.data)
+                with evaluating_for(task):
+                    value = render(call.expression, task.data)
                 if call.result_variable:
                     task.data[call.result_variable] = value
                 task.complete()

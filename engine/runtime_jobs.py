@@ -27,7 +27,9 @@ from engine.events import (
     propagate_error,
     thrown_error,
 )
+from engine.execution_view import StepIdentity, running_step
 from engine.handlers import BpmnError, HandlerInfo, JobContext
+from engine.io_mapping import apply_service_result, service_inputs
 from engine.runtime_support import (
     CARDINALITY_INCIDENT,
     DEFAULT_LEASE,
@@ -306,8 +308,7 @@ class JobsMixin:
             self._fail_for_good(ctx, row, message, attempt)
             return "failed"
         call = task.task_spec.call
-        # As in Camunda, input parameters add local variables on top of the visible process variables.
-        inputs = {**task.data, **{p.name: p.resolve(task.data) for p in call.inputs}}
+        inputs = service_inputs(task, call)
         context = JobContext(
             row.id,
             ctx.instance.id,
@@ -337,11 +338,7 @@ class JobsMixin:
         if isinstance(outputs, BpmnError):
             return self._inline_bpmn_error(task, ctx, row, outputs, attempt)
         elapsed_ms = (self.now() - started).total_seconds() * 1000
-        if call.outputs:
-            scope = {**task.data, **outputs}
-            task.data.update({p.name: p.resolve(scope) for p in call.outputs})
-        else:
-            task.data.update(outputs)
+        apply_service_result(task, call, outputs)
         if not fresh:
             self._settle_job(row, ctx, attempt=attempt)
         called = ctx.record(
@@ -399,9 +396,9 @@ class JobsMixin:
         task = _find_task(workflow, job.task_id)
         if task is None:
             return {}
-        call = task.task_spec.call
-        # As in Camunda, input parameters add local variables on top of the visible process variables.
-        return {**task.data, **{p.name: p.resolve(task.data) for p in call.inputs}}
+        identity = StepIdentity(inst.id, inst.business_key, inst.definition_id)
+        with running_step(identity):
+            return service_inputs(task, task.task_spec.call)
 
     def _peek(self, inst: Instance, definition: LoadedDefinition) -> BpmnWorkflow:
         """A read-only look at the workflow (job inputs); never mutated, so the cache stays valid."""
@@ -425,8 +422,11 @@ class JobsMixin:
         worker_id: str | None = None,
         inputs: Mapping[str, Any] | None = None,
         elapsed_ms: float | None = None,
+        local: Mapping[str, Any] | None = None,
     ) -> bool:
-        """Apply a job's result: set outputs, complete the service task, step on, mark the job done."""
+        """Apply a job's result: set outputs, complete the service task, step on, mark the job done.
+
+        `local` are a worker's localVariables: seen by the task's output mapping only."""
         with self.session_factory() as session:
             job = session.get(Job, job_id)
             if job is None:
@@ -447,12 +447,7 @@ class JobsMixin:
                 row.status = JobStatus.CANCELLED.value
                 row.finished_at = ctx.now
                 return False
-            call = task.task_spec.call
-            if call.outputs:
-                scope = {**task.data, **outputs}
-                task.data.update({p.name: p.resolve(scope) for p in call.outputs})
-            else:
-                task.data.update(outputs)
+            apply_service_result(task, task.task_spec.call, outputs, local)
             task.complete()
             row.status = JobStatus.DONE.value
             row.finished_at = ctx.now

@@ -18,6 +18,7 @@ from engine.events import (
     ExecutionTrigger,
     event_subprocess_message_starts,
 )
+from engine.execution_view import evaluating_for
 from engine.forms import FormSchema
 from engine.runtime_jobs import HANDLER_DONE
 from engine.runtime_support import (
@@ -165,6 +166,9 @@ class ProjectionsMixin:
         if not assignee and not groups and not users and spec.lane:
             groups = [spec.lane]
         form = ctx.definition.info.task_forms.get(spec.bpmn_id, FormSchema()).with_defaults(data)
+        # Camunda 7 reads a user task's name as an expression ("Approve ${amount} RUB").
+        with evaluating_for(task):
+            name = _render_str(spec.bpmn_name, data) or spec.bpmn_id
         row = UserTask(
             id=str(task.id),
             instance_id=ctx.instance.id,
@@ -172,7 +176,7 @@ class ProjectionsMixin:
             definition_key=ctx.definition.key,
             business_key=ctx.instance.business_key,
             element_id=spec.bpmn_id,
-            name=spec.bpmn_name or spec.bpmn_id,
+            name=name[:255],  # the column's length: a long rendered name is cut, not refused
             lane=spec.lane,
             assignee=assignee,
             candidate_groups=groups,

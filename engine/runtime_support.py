@@ -23,7 +23,8 @@ from engine.definitions import ProcessInfo
 from engine.errors import (
     ProcessError,
 )
-from engine.expressions import is_expression, render
+from engine.expressions import is_expression, render, to_text
+from engine.io_mapping import process_scope_data
 from engine.script_engine import SafeScriptEngine
 from engine.serialization import to_jsonable
 from engine.specs import (
@@ -196,7 +197,7 @@ def current_variables(workflow: BpmnWorkflow) -> dict[str, Any]:
         return data
     merged: dict[str, Any] = {}
     for task in workflow.get_tasks(state=TaskState.READY | TaskState.STARTED | TaskState.WAITING):
-        merged.update(task.data)
+        merged.update(process_scope_data(task))  # an activity's locals are not the process's
     return merged
 
 
@@ -223,7 +224,7 @@ def _render_str(template: str | None, data: Mapping[str, Any]) -> str | None:
     if not template:
         return None
     value = render(template, data) if is_expression(template) else template
-    return str(value) if value not in (None, "") else None
+    return to_text(value) if value not in (None, "") else None  # EL's coercion: true -> "true"
 
 
 def _render_list(template: str | None, data: Mapping[str, Any]) -> list[str]:

@@ -30,6 +30,7 @@ from SpiffWorkflow.bpmn.specs.mixins.script_task import ScriptEngineTask
 from SpiffWorkflow.util.task import TaskState
 
 from engine.errors import EngineError
+from engine.execution_view import evaluating_for
 from engine.expressions import (
     Expression,
     ExpressionError,
@@ -145,19 +146,23 @@ class SafeScriptEngine(PythonScriptEngine):
         if expression is None:
             return None
         try:
-            role = expression_role(task, expression)
-            if role == TIMER:
-                return _timer_text(self.compile_template(expression).render(task.data, self.functions))
-            layers = [
-                layer for layer in (_loop_variables(task, expression), task.data, external_context) if layer
-            ]
-            variables = ChainMap(*layers) if len(layers) > 1 else (layers[0] if layers else {})
-            compiled = self.compile(expression)
-            if role == CONDITION:
-                return compiled.test(variables, self.functions)
-            return compiled.evaluate(variables, self.functions)
+            with evaluating_for(task):
+                return self._evaluate(task, expression, external_context)
         except (ExpressionError, ExpressionEvaluationError) as err:
             raise ExpressionTaskError(err, task) from err
+
+    def _evaluate(self, task: Any, expression: str, external_context: Any) -> Any:
+        role = expression_role(task, expression)
+        if role == TIMER:
+            return _timer_text(self.compile_template(expression).render(task.data, self.functions))
+        layers = [
+            layer for layer in (_loop_variables(task, expression), task.data, external_context) if layer
+        ]
+        variables = ChainMap(*layers) if len(layers) > 1 else (layers[0] if layers else {})
+        compiled = self.compile(expression)
+        if role == CONDITION:
+            return compiled.test(variables, self.functions)
+        return compiled.evaluate(variables, self.functions)
 
     def execute(self, task: Any, script: str, external_context: Any = None) -> Any:
         """Run a script task, or refuse with ScriptTasksDisabledError naming its element."""

@@ -280,6 +280,18 @@ class CamundaScopeMerge:
 
     def merge_child(self, workflow, child):
         my_task = child.parent
+        # The loop variables are the instance's own: an instance's merge must not leave its
+        # loopCounter on the body (and from there in the process, after the loop).
+        outer = {name: my_task.data[name] for name in MI_COUNTERS if name in my_task.data}
+        try:
+            self._merge_child(workflow, child)
+        finally:
+            for name in MI_COUNTERS:
+                my_task.data.pop(name, None)
+            my_task.data.update(outer)
+
+    def _merge_child(self, workflow, child):
+        my_task = child.parent
         local = {self.output_item.bpmn_id} if self.output_item is not None else set()
         for key, value in child.data.items():
             if key not in local and key not in MI_COUNTERS:
@@ -295,18 +307,28 @@ class CamundaScopeMerge:
     def create_child(self, my_task, item, key_or_index=None):
         """Each instance also gets Camunda's loop variables: loopCounter (from 0), nrOfInstances,
         nrOfCompletedInstances and nrOfActiveInstances, as they stand when it starts."""
-        super().create_child(my_task, item, key_or_index)
-        instances = [c for c in my_task.children if c.task_spec.name == self.task_spec]
-        child = instances[-1]
+        started = sum(1 for c in my_task.children if c.task_spec.name == self.task_spec)
         completed = len(my_task.internal_data.get("merged", []))
         total = self._instance_count(my_task)
         sequential = isinstance(self, SequentialMultiInstanceTask)
-        child.data.update(
-            loopCounter=len(instances) - 1,
-            nrOfInstances=total,
-            nrOfCompletedInstances=completed,
-            nrOfActiveInstances=1 if sequential else total - completed,
-        )
+        counters = {
+            "loopCounter": started,
+            "nrOfInstances": total,
+            "nrOfCompletedInstances": completed,
+            "nrOfActiveInstances": 1 if sequential else total - completed,
+        }
+        # Held on the body while the child inherits its data, so the instance's input
+        # parameters (engine.io_mapping) already see them, as in Camunda.
+        held = {name: my_task.data[name] for name in counters if name in my_task.data}
+        my_task.data.update(counters)
+        try:
+            super().create_child(my_task, item, key_or_index)
+        finally:
+            for name in counters:
+                my_task.data.pop(name, None)
+            my_task.data.update(held)
+        child = [c for c in my_task.children if c.task_spec.name == self.task_spec][-1]
+        child.data.update(counters)
 
     def _update_hook(self, my_task):
         """Over the cardinality cap (engine.limits) no child is created: the activity waits with

@@ -2,11 +2,12 @@
 
 Camunda's complete sets any variable it is sent; here, as for user tasks, a completion is not a
 back door into the process's state. A topic with declared outputs (the handler registry's metadata,
-which the element templates show) sets only those. A task with a camunda:inputOutput output mapping
-keeps the worker's values local and its mapping decides what reaches the process, so those are not
-checked here. Any other topic (a worker the desk does not know) may set new variables of its own but
-never a process-owned one: the request's start variables and the outputs other topics declare
-(routing results, the approvers list, the request's status...).
+which the element templates show) sets only those. Any other topic (a worker the desk does not know)
+may set new variables of its own but never a process-owned one: the request's start variables and the
+outputs other topics declare (routing results, the approvers list, the request's status...). A worker's
+localVariables stay on the task's scope, where only the diagram's output mapping reads them, so
+they are not checked here; its `variables` reach the process, as in Camunda 7, with or without an
+output mapping.
 """
 
 from __future__ import annotations
@@ -36,15 +37,13 @@ def check_worker_outputs(
     topic: str,
     names: Iterable[str],
     declared: Mapping[str, frozenset[str] | None],
-    *,
-    has_output_mapping: bool,
 ) -> None:
     """Refuse (UndeclaredOutputsError) variables `topic`'s worker may not set.
 
     `declared` maps each known topic to its declared output names (None: no metadata).
     """
     names = set(names)
-    if not names or has_output_mapping:
+    if not names:
         return
     own = declared.get(topic)
     if own is not None:

@@ -71,7 +71,10 @@ def test_service_tasks_run_inline_and_map_inputs_and_outputs(engine):
     variables = engine.variables(started.id)
     assert variables["counter"] == 21
     assert variables["doubled"] == 42
-    assert "result" not in variables  # output mapping decides what reaches the process
+    # As a Camunda delegate's setVariable, the handler's result reaches the process; the output
+    # mapping adds `doubled`; the input parameters stay the task's own.
+    assert variables["result"] == 42
+    assert "value" not in variables and "label" not in variables
     [task] = open_tasks(engine, instance_id=started.id)
     assert task.name == "Review" and task.candidate_groups == ["reviewers"] and task.priority == 70
 

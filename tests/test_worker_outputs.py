@@ -68,9 +68,7 @@ def test_a_worker_sets_its_own_new_variables(http):
 
 def test_a_topic_with_declared_outputs_sets_only_those():
     declared = {"route": frozenset({"dispatcher_group", "needs_approval"}), "notify": frozenset({"notified"})}
-    check_worker_outputs("route", {"needs_approval"}, declared, has_output_mapping=False)
+    check_worker_outputs("route", {"needs_approval"}, declared)
     with pytest.raises(UndeclaredOutputsError, match="executor") as refused:
-        check_worker_outputs("route", {"needs_approval", "executor"}, declared, has_output_mapping=False)
+        check_worker_outputs("route", {"needs_approval", "executor"}, declared)
     assert "dispatcher_group, needs_approval" in str(refused.value)
-    # An output mapping keeps the worker's values local; the diagram's mapping decides what is set.
-    check_worker_outputs("route", {"anything"}, declared, has_output_mapping=True)

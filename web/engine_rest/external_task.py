@@ -358,15 +358,17 @@ def complete_external_task(task_id: str) -> ResponseReturnValue:
         has_output_mapping = bool(
             service_call(session, session.get(Instance, job.instance_id), job.element_id).outputs
         )
-    # Local variables live on the task's scope: only an output mapping carries them on.
-    outputs = {**local, **variables} if has_output_mapping else variables
+    # As Camunda's ExternalTaskEntity.complete: `variables` are set on the process; local ones on
+    # the task's scope, which an output mapping reads (without one, the task's scope is the process's).
+    if not has_output_mapping:
+        variables, local = {**local, **variables}, {}
     declared = declared_outputs(current_app.extensions["handlers"])
     try:
-        check_worker_outputs(job.topic, variables, declared, has_output_mapping=has_output_mapping)
+        check_worker_outputs(job.topic, variables, declared)
     except UndeclaredOutputsError as err:
         raise bad_request(str(err)) from err
     try:
-        done = engine_runtime().complete_job(job.id, outputs, worker_id=worker)
+        done = engine_runtime().complete_job(job.id, variables, worker_id=worker, local=local)
     except InvalidStateError as err:
         raise RestError(400, str(err), "BadUserRequestException") from err
     if not done:

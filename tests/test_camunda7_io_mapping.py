@@ -1,0 +1,221 @@
+"""camunda:inputOutput on user tasks, subprocesses and multi-instance activities, and `execution`
+in expressions, as Camunda 7 runs them (InputOutputTest, DelegateExecution).
+
+Before, a user task's or subprocess's Inputs/Outputs tab was ignored without a word (an output
+never reached the process), `${execution.processBusinessKey}` deployed and then failed the
+instance, and `execution.getVariable`/`setVariable` were refused. Each diagram in
+tests/data/bpmn/camunda7/ is deployed through the real deploy path and driven as a user would.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from engine.deploy import DeployError, deploy
+from engine.store import Job
+from tests.test_camunda7_runtime import complete_task, deploy_diagram, engine, open_tasks
+
+__all__ = ["engine"]  # the fixture, shared with test_camunda7_runtime
+
+IO = "<bpmn:extensionElements><camunda:inputOutput>{}</camunda:inputOutput></bpmn:extensionElements>"
+INPUT = '<camunda:inputParameter name="a">1</camunda:inputParameter>'
+OUTPUT = '<camunda:outputParameter name="a">1</camunda:outputParameter>'
+
+
+def task_rows(engine, instance_id: str) -> list[tuple[str, str, str | None]]:
+    return [(t.element_id, t.name, t.assignee) for t in open_tasks(engine, instance_id)]
+
+
+# ----------------------------------------------------------------------------- user task
+
+
+def test_a_user_tasks_inputs_are_its_own_and_its_outputs_reach_the_process(engine):
+    deploy_diagram(engine, "io_user_task.bpmn")
+    started = engine.start("c7_io_user_task", business_key="VIP-1", variables={"amount": 10})
+
+    assert task_rows(engine, started.id) == [("Review", "Review offer of 20", "anna")]
+    assert engine.variables(started.id) == {"amount": 10}, "the task's locals are not process variables"
+    [task] = open_tasks(engine, started.id)
+    assert engine.task_variables(task.id)["amount"] == 20, "the task sees its local value"
+
+    # The form writes `amount` where it lives (the task's local) and `approved` on the process.
+    complete_task(engine, started.id, "Review", {"approved": True, "amount": 99})
+
+    assert engine.variables(started.id) == {
+        "amount": 10,
+        "approved": True,
+        "reviewedAmount": 99,
+        "decision": "yes",
+    }
+
+
+def test_an_input_that_reads_an_unset_variable_fails_naming_the_task(engine):
+    deploy_diagram(engine, "io_user_task.bpmn")
+    with pytest.raises(Exception, match=r"failed at 'Review'.*amount"):
+        engine.start("c7_io_user_task", business_key="R-1", variables={})
+
+
+# ----------------------------------------------------------------------------- subprocess
+
+
+def test_a_subprocess_maps_in_and_out_like_camundas_subprocess_io_support(engine):
+    deploy_diagram(engine, "io_subprocess.bpmn")
+    started = engine.start("c7_io_subprocess", business_key="SP-1", variables={"processVar": "value"})
+
+    assert task_rows(engine, started.id) == [("subprocessTask", "Inside: value", None)]
+    assert "innerVar" not in engine.variables(started.id)
+
+    complete_task(engine, started.id, "subprocessTask")
+
+    assert task_rows(engine, started.id) == [("After", "After: value", None)]
+    assert engine.variables(started.id) == {"processVar": "value", "outerVar": "value"}
+
+
+# ----------------------------------------------------------------------------- multi-instance
+
+
+def test_each_multi_instance_instance_gets_its_own_input_and_the_loop_leaves_nothing_behind(engine):
+    deploy_diagram(engine, "io_multi_instance.bpmn")
+    started = engine.start("c7_io_multi_instance", business_key="MI-1", variables={"nrOfLoops": 2})
+
+    assert sorted(name for _, name, _ in task_rows(engine, started.id)) == ["Item 1", "Item 2"]
+    assert engine.variables(started.id) == {"nrOfLoops": 2}
+
+    for task in open_tasks(engine, started.id):
+        engine.complete(task.id, "demo", {})
+
+    assert task_rows(engine, started.id) == [("After", "After the loop", None)]
+    # Neither the instances' input nor Camunda's loop counters become process variables.
+    assert engine.variables(started.id) == {"nrOfLoops": 2}
+
+
+# ----------------------------------------------------------------------------- boundary events
+
+
+def test_an_activity_left_by_its_interrupting_boundary_event_maps_no_outputs(engine):
+    deploy_diagram(engine, "io_boundary.bpmn")
+    cancelled = engine.start("c7_io_boundary", business_key="B-1")
+    finished = engine.start("c7_io_boundary", business_key="B-2")
+
+    engine.correlate("c7.io.cancel", business_key="B-1")
+    complete_task(engine, finished.id, "wait")
+
+    assert task_rows(engine, cancelled.id) == [("taskError", "Cancelled", None)]
+    assert engine.variables(cancelled.id) == {}
+    assert task_rows(engine, finished.id) == [("taskOk", "OK", None)]
+    assert engine.variables(finished.id) == {"mapped": "local"}
+
+
+# ----------------------------------------------------------------------------- external task
+
+
+def test_an_external_workers_variables_reach_the_process_and_its_local_ones_only_the_mapping(engine):
+    deploy_diagram(engine, "io_external_task.bpmn")
+    started = engine.start("c7_io_external", business_key="X-1", variables={"threshold": 50})
+    with engine.session_factory() as session:
+        job = session.scalars(select(Job).where(Job.instance_id == started.id)).one()
+    assert engine.job_variables(job.id)["limit"] == 100, "the worker sees the input parameter"
+
+    assert engine.complete_job(job.id, {"score": 42, "limit": 7}, local={"note": "checked"})
+
+    assert engine.variables(started.id) == {
+        "threshold": 50,
+        "score": 42,  # `variables` are set on the process, as ExternalTaskEntity.complete does
+        # The worker's `limit` lands on the task's own input variable (setVariable sets where a
+        # variable lives): the mapping reads 42 < 7, and `limit` never reaches the process.
+        "approved": False,
+        "reviewNote": "checked",
+    }
+
+
+# ----------------------------------------------------------------------------- execution
+
+
+@pytest.mark.parametrize(
+    ("business_key", "variables", "element", "name"),
+    [
+        ("VIP-7", {}, "Vip", "VIP request VIP-7"),
+        ("R-7", {"approved": True}, "Vip", "VIP request R-7"),
+        ("R-8", {}, "Normal", "Request R-8"),  # getVariable of an unset variable is null
+    ],
+)
+def test_execution_reads_the_business_key_and_variables_and_sets_one(
+    engine, business_key, variables, element, name
+):
+    deploy_diagram(engine, "execution_expressions.bpmn")
+    started = engine.start("c7_execution", business_key=business_key, variables=variables)
+
+    assert task_rows(engine, started.id) == [(element, name, None)]
+    assert engine.variables(started.id)["seenBy"] == "Mark", "execution.setVariable on the service task"
+
+
+# ----------------------------------------------------------------------------- refused at deploy
+
+
+def _process(body: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+        'xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">'
+        f'<bpmn:process id="refused" isExecutable="true">{body}</bpmn:process></bpmn:definitions>'
+    ).encode()
+
+
+START = '<bpmn:startEvent id="Start"/><bpmn:sequenceFlow id="F1" sourceRef="Start" targetRef="X"/>'
+
+
+@pytest.mark.parametrize(
+    ("body", "element", "message"),
+    [
+        (
+            f'<bpmn:startEvent id="X">{IO.format(INPUT)}</bpmn:startEvent>',
+            "X",
+            "camunda:inputOutput mapping unsupported for element type 'startEvent'.",
+        ),
+        (
+            f'{START}<bpmn:exclusiveGateway id="X">{IO.format(INPUT)}</bpmn:exclusiveGateway>',
+            "X",
+            "camunda:inputOutput mapping unsupported for element type 'exclusiveGateway'.",
+        ),
+        (
+            f'{START}<bpmn:userTask id="X"/><bpmn:boundaryEvent id="B" attachedToRef="X">{IO.format(INPUT)}'
+            "<bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition>"
+            "</bpmn:boundaryEvent>",
+            "B",
+            "camunda:inputOutput mapping unsupported for element type 'boundaryEvent'.",
+        ),
+        (
+            f'{START}<bpmn:userTask id="X"/>'
+            f'<bpmn:subProcess id="E" triggeredByEvent="true">{IO.format(INPUT)}'
+            '<bpmn:startEvent id="ES"><bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration>'
+            "</bpmn:timerEventDefinition></bpmn:startEvent></bpmn:subProcess>",
+            "E",
+            "with attribute 'triggeredByEvent = true'",
+        ),
+        (
+            f'{START}<bpmn:endEvent id="X">{IO.format(OUTPUT)}</bpmn:endEvent>',
+            "X",
+            "camunda:outputParameter not allowed for element type 'endEvent'.",
+        ),
+        (
+            f'{START}<bpmn:userTask id="X">{IO.format(OUTPUT)}<bpmn:multiInstanceLoopCharacteristics>'
+            "<bpmn:loopCardinality>2</bpmn:loopCardinality></bpmn:multiInstanceLoopCharacteristics></bpmn:userTask>",
+            "X",
+            "camunda:outputParameter not allowed for multi-instance constructs",
+        ),
+        (
+            f'{START}<bpmn:userTask id="X" camunda:assignee="${{owner.getVariable(\'x\')}}"/>',
+            "X",
+            "it is a method of execution only",
+        ),
+    ],
+)
+def test_mappings_camunda_refuses_are_refused_naming_the_element(engine, body, element, message):
+    with pytest.raises(DeployError) as refused:
+        deploy(
+            engine.session_factory, {"refused.bpmn": _process(body)}, known_topics=engine.handlers.topics()
+        )
+    [problem] = refused.value.problems
+    assert problem.element_id == element
+    assert message in problem.message
