@@ -216,3 +216,14 @@ def apply_service_result(
         mapped = {}
     task.data.update({name: value for name, value in variables.items() if name not in inputs})
     task.data.update(mapped)
+
+
+def set_process_variables(task: Any, variables: Mapping[str, Any]) -> None:
+    """Set process variables as seen from a waiting task (Cockpit's edit): a name the task holds
+    as a local keeps its local value and gets the new process value behind it."""
+    shadowed = task.internal_data.get(SHADOWED, {})
+    for name, value in variables.items():
+        if name in shadowed:
+            shadowed[name] = [True, value]
+        else:
+            task.data[name] = value

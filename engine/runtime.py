@@ -47,6 +47,7 @@ from engine.events import (
 from engine.execution_view import StepIdentity, evaluating_for, running_step
 from engine.expressions import ExpressionEvaluationError, render
 from engine.handlers import HandlerRegistry, default_registry
+from engine.io_mapping import set_process_variables
 from engine.limits import DEFAULT_MAX_CARDINALITY
 from engine.runtime_decisions import DecisionsMixin
 from engine.runtime_definitions import DefinitionsMixin
@@ -479,7 +480,7 @@ class Engine(
             before = current_variables(workflow)
             targets = workflow.get_tasks(state=TaskState.READY | TaskState.STARTED | TaskState.WAITING)
             for task in targets:
-                task.data.update(variables)
+                set_process_variables(task, variables)
             workflow.data.update(variables)
             changes = {k: {"old": before.get(k), "new": v} for k, v in variables.items()}
             ctx.record("variables_changed", data=changes)

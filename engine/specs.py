@@ -28,7 +28,7 @@ from SpiffWorkflow.camunda.specs.multiinstance_task import (
 from SpiffWorkflow.camunda.specs.user_task import UserTask
 from SpiffWorkflow.util.task import TaskState
 
-from engine.expressions import is_expression, render
+from engine.expressions import is_expression, render, to_text
 from engine.limits import DEFAULT_MAX_CARDINALITY, CardinalityTooLargeError
 
 
@@ -48,8 +48,13 @@ class Parameter:
         """Evaluate against `variables`, recursively for lists and maps."""
         if self.kind == "list":
             return [render(item, variables) if isinstance(item, str) else item for item in self.value]
-        if self.kind == "map":
-            return {k: render(v, variables) if isinstance(v, str) else v for k, v in self.value.items()}
+        if self.kind == "map":  # keys may be expressions too (`<camunda:entry key="${k}">`)
+            return {
+                (to_text(render(k, variables)) if is_expression(k) else k): (
+                    render(v, variables) if isinstance(v, str) else v
+                )
+                for k, v in self.value.items()
+            }
         if self.value is None:
             return None
         return render(self.value, variables)

@@ -153,12 +153,12 @@ def test_execution_reads_the_business_key_and_variables_and_sets_one(
 # ----------------------------------------------------------------------------- refused at deploy
 
 
-def _process(body: str) -> bytes:
+def _process(body: str, key: str = "refused") -> bytes:
     return (
         '<?xml version="1.0" encoding="UTF-8"?>'
         '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
         'xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">'
-        f'<bpmn:process id="refused" isExecutable="true">{body}</bpmn:process></bpmn:definitions>'
+        f'<bpmn:process id="{key}" isExecutable="true">{body}</bpmn:process></bpmn:definitions>'
     ).encode()
 
 
@@ -219,3 +219,45 @@ def test_mappings_camunda_refuses_are_refused_naming_the_element(engine, body, e
     [problem] = refused.value.problems
     assert problem.element_id == element
     assert message in problem.message
+
+
+def test_setting_a_process_variable_leaves_a_tasks_local_of_that_name_alone(engine):
+    deploy_diagram(engine, "io_user_task.bpmn")
+    started = engine.start("c7_io_user_task", business_key="R-2", variables={"amount": 10})
+
+    engine.set_variables(started.id, {"amount": 11})
+
+    assert engine.variables(started.id) == {"amount": 11}
+    [task] = open_tasks(engine, started.id)
+    assert engine.task_variables(task.id)["amount"] == 20, "the task's own input is not the process's"
+    complete_task(engine, started.id, "Review", {"approved": False})
+    assert engine.variables(started.id) == {
+        "amount": 11,
+        "approved": False,
+        "reviewedAmount": 20,
+        "decision": "no",
+    }
+
+
+def test_map_and_list_parameters_evaluate_their_keys_and_values(engine):
+    mapping = (
+        '<camunda:inputParameter name="menu"><camunda:map>'
+        '<camunda:entry key="${first}">potato</camunda:entry>'
+        '<camunda:entry key="b">${second}</camunda:entry></camunda:map></camunda:inputParameter>'
+        '<camunda:inputParameter name="items"><camunda:list><camunda:value>${first}</camunda:value>'
+        "<camunda:value>fixed</camunda:value></camunda:list></camunda:inputParameter>"
+        '<camunda:outputParameter name="order">${menu}</camunda:outputParameter>'
+        '<camunda:outputParameter name="picked">${items}</camunda:outputParameter>'
+    )
+    body = (
+        '<bpmn:startEvent id="Start"/><bpmn:sequenceFlow id="F1" sourceRef="Start" targetRef="Pick"/>'
+        f'<bpmn:task id="Pick">{IO.format(mapping)}</bpmn:task>'
+        '<bpmn:sequenceFlow id="F2" sourceRef="Pick" targetRef="Wait"/><bpmn:userTask id="Wait"/>'
+    )
+    topics = engine.handlers.topics()
+    deploy(engine.session_factory, {"maps.bpmn": _process(body, "maps")}, known_topics=topics)
+    started = engine.start("maps", business_key="M-1", variables={"first": "a", "second": "tomato"})
+
+    variables = engine.variables(started.id)
+    assert variables["order"] == {"a": "potato", "b": "tomato"}
+    assert variables["picked"] == ["a", "fixed"]
