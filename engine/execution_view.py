@@ -15,16 +15,19 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 
 @dataclass(frozen=True)
 class StepIdentity:
-    """The instance a step runs on, as the view reports it."""
+    """The instance a step runs on, as the view reports it; who acts and the engine's "now"."""
 
     instance_id: str
     business_key: str | None
     definition_id: str
+    user: str | None = None
+    now: datetime | None = None
 
 
 class ExecutionUnavailable(Exception):
@@ -159,6 +162,18 @@ EXECUTION_METHODS: Mapping[str, Callable[..., Any]] = {
     "getCurrentActivityName": _property("currentActivityName"),
     "getActivityInstanceId": _property("activityInstanceId"),
 }
+
+
+def current_user() -> str | None:
+    """Camunda's currentUser(): the login of whoever acts in this step (null for the engine's own)."""
+    step = _STEP.get()
+    return step.user if step else None
+
+
+def now() -> datetime:
+    """Camunda's now(): the engine's clock during a step (tests move it), else the wall clock."""
+    step = _STEP.get()
+    return step.now if step is not None and step.now is not None else datetime.now(UTC)
 
 
 def with_execution(variables: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -26,7 +26,7 @@ from datetime import date, time, timedelta
 from typing import Any, NamedTuple
 
 from engine.errors import EngineError
-from engine.execution_view import EXECUTION_METHODS, ExecutionUnavailable, with_execution
+from engine.execution_view import EXECUTION_METHODS, ExecutionUnavailable, current_user, now, with_execution
 
 #: Longest expression text accepted. With the size limits below it bounds what one
 #: expression can allocate (a few tens of MB in the worst case).
@@ -407,6 +407,9 @@ SAFE_FUNCTIONS: Mapping[str, Callable[..., Any]] = {
     "sorted": sorted,
     "is_empty": is_empty,
     "contains": contains,
+    # Camunda's internal context functions (currentUserGroups needs the desk's groups: refused).
+    "now": now,
+    "currentUser": current_user,
 }
 
 _HELPERS: dict[str, Any] = {

@@ -250,7 +250,9 @@ class Engine(
         """Inside the transaction: the change, engine steps and projections, then one save."""
         throws = throws_signals(ctx.definition.info)
         thrown_before = thrown_signal_tasks(workflow) if throws else {}
-        identity = StepIdentity(ctx.instance.id, ctx.instance.business_key, ctx.definition.id)
+        identity = StepIdentity(
+            ctx.instance.id, ctx.instance.business_key, ctx.definition.id, ctx.user, ctx.now
+        )
         try:
             with running_step(identity):  # what `execution` in expressions reports
                 result = action(workflow, ctx)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from engine.deploy import DeployError, deploy
 from engine.store import Job
-from tests.test_camunda7_runtime import complete_task, deploy_diagram, engine, open_tasks
+from tests.test_camunda7_runtime import T0, complete_task, deploy_diagram, engine, open_tasks
 
 __all__ = ["engine"]  # the fixture, shared with test_camunda7_runtime
 
@@ -261,3 +261,25 @@ def test_map_and_list_parameters_evaluate_their_keys_and_values(engine):
     variables = engine.variables(started.id)
     assert variables["order"] == {"a": "potato", "b": "tomato"}
     assert variables["picked"] == ["a", "fixed"]
+
+
+def test_now_and_current_user_are_the_engines_clock_and_whoever_completes_the_task(engine):
+    stamp = (
+        '<camunda:outputParameter name="doneAt">${now()}</camunda:outputParameter>'
+        '<camunda:outputParameter name="doneBy">${currentUser()}</camunda:outputParameter>'
+    )
+    body = (
+        '<bpmn:startEvent id="Start"/><bpmn:sequenceFlow id="F1" sourceRef="Start" targetRef="Sign"/>'
+        f'<bpmn:userTask id="Sign">{IO.format(stamp)}</bpmn:userTask>'
+        '<bpmn:sequenceFlow id="F2" sourceRef="Sign" targetRef="Wait"/><bpmn:userTask id="Wait"/>'
+    )
+    topics = engine.handlers.topics()
+    deploy(engine.session_factory, {"stamp.bpmn": _process(body, "stamp")}, known_topics=topics)
+    started = engine.start("stamp", business_key="S-1")
+    [task] = open_tasks(engine, started.id)
+
+    engine.complete(task.id, "olga", {})
+
+    variables = engine.variables(started.id)
+    assert variables["doneBy"] == "olga"
+    assert variables["doneAt"] == T0.isoformat()  # the engine's clock (here the test's), not the wall's
