@@ -53,6 +53,7 @@ def unsupported(tree: Any) -> list[Unsupported]:
         *_escalation_on_multi_instance(root),
         *_signal_in_mappings(root),
         *_conditional_event_subprocess_starts(root),
+        *_external_task_error_definitions(root),
     ]
 
 
@@ -90,6 +91,21 @@ def _listeners(root: Any) -> Iterator[Unsupported]:
             f"camunda:{kind}/{attribute}",
             f"{what}, and listeners are not run here; remove it and draw the work as a service task "
             '(camunda:type="external" with a topic) or a script task on the flow',
+        )
+
+
+def _external_task_error_definitions(root: Any) -> Iterator[Unsupported]:
+    """camunda:errorEventDefinition on an external task (Modeler's "Errors" group): Camunda 7
+    evaluates its expression when the worker completes or fails and throws the BPMN error. This
+    engine does not, and ignoring it would complete a task Camunda would have left by its error."""
+    for definition in root.iter(f"{CAMUNDA}errorEventDefinition"):
+        yield Unsupported(
+            _owner(definition.getparent()),
+            definition,
+            "camunda:errorEventDefinition",
+            "error event definitions evaluated on an external task's completion are not supported; "
+            "let the worker throw the error (POST /external-task/{id}/bpmnError) and keep the "
+            "error boundary event",
         )
 
 

@@ -205,6 +205,13 @@ START = '<bpmn:startEvent id="Start"/><bpmn:sequenceFlow id="F1" sourceRef="Star
             "camunda:outputParameter not allowed for multi-instance constructs",
         ),
         (
+            f'{START}<bpmn:serviceTask id="X" camunda:type="external" camunda:topic="score">'
+            '<bpmn:extensionElements><camunda:errorEventDefinition id="D" errorRef="E" expression="${true}"/>'
+            "</bpmn:extensionElements></bpmn:serviceTask>",
+            "X",
+            "POST /external-task/{id}/bpmnError",
+        ),
+        (
             f'{START}<bpmn:userTask id="X" camunda:assignee="${{owner.getVariable(\'x\')}}"/>',
             "X",
             "it is a method of execution only",
