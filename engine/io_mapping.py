@@ -33,7 +33,6 @@ from engine.script_engine import ExpressionTaskError
 from engine.specs import MI_COUNTERS, Parameter
 
 CAMUNDA = "{http://camunda.org/schema/1.0/bpmn}"
-BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 
 #: The elements whose inputOutput this module runs. Service and send tasks served by a topic,
 #: call activities' inputs and business rule tasks are mapped where they run.
