@@ -16,7 +16,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from lxml import etree
@@ -587,6 +587,11 @@ def _lint_tree(
             value = user_task.get(f"{CAMUNDA}{attr}")
             if value and is_expression(value):
                 check_expression(user_task, value, f"camunda:{attr}", template=True)
+            elif value and attr in ("dueDate", "followUpDate"):
+                try:  # a written date or duration is checked now, not when the first task is due
+                    timer_schedule.parse_due(value, datetime.now(UTC))
+                except timer_schedule.TimerSpecError as err:
+                    add(user_task, f"camunda:{attr}: {err}")
     for mi in root.iter(f"{B}multiInstanceLoopCharacteristics"):
         collection = mi.get(f"{CAMUNDA}collection")
         if collection and is_expression(collection):

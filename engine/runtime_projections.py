@@ -6,6 +6,8 @@ that mirror what a workflow waits for, brought in line after every step (engine.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
@@ -14,6 +16,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select, update
 
+from engine.errors import ProcessError
 from engine.events import (
     ExecutionTrigger,
     event_subprocess_message_starts,
@@ -53,6 +56,7 @@ from engine.store import (
     Timer,
     UserTask,
 )
+from engine.timer_schedule import TimerSpecError
 
 
 class ProjectionsMixin:
@@ -181,8 +185,8 @@ class ProjectionsMixin:
             assignee=assignee,
             candidate_groups=groups,
             candidate_users=users,
-            due=_render_datetime(a.due_date, data),
-            follow_up=_render_datetime(a.follow_up_date, data),
+            due=_task_date(a.due_date, "dueDate", task, ctx),
+            follow_up=_task_date(a.follow_up_date, "followUpDate", task, ctx),
             priority=_render_int(a.priority, data, 50),
             form=form.to_dict() if form.fields else None,
             form_key=a.form_key or a.form_ref,
@@ -301,3 +305,11 @@ class ProjectionsMixin:
                 .where(MessageSubscription.task_id == task_id, MessageSubscription.status == "waiting")
                 .values(status="correlated" if task_id in ctx.completed_task_ids else "cancelled")
             )
+
+
+def _task_date(template: str | None, attribute: str, task: Any, ctx: StepContext) -> datetime | None:
+    """A due or follow-up date that cannot be read fails the step naming the task and attribute."""
+    try:
+        return _render_datetime(template, task.data, ctx.now)
+    except TimerSpecError as err:
+        raise ProcessError(ctx.instance.id, task.task_spec.bpmn_id, f"camunda:{attribute}: {err}") from err

@@ -36,6 +36,7 @@ from engine.store import (
     Instance,
     Job,
 )
+from engine.timer_schedule import parse_due
 
 if TYPE_CHECKING:
     from engine.runtime import Engine
@@ -236,7 +237,9 @@ def _render_list(template: str | None, data: Mapping[str, Any]) -> list[str]:
     return [part.strip() for part in str(value).split(",") if part.strip()]
 
 
-def _render_datetime(template: str | None, data: Mapping[str, Any]) -> datetime | None:
+def _render_datetime(template: str | None, data: Mapping[str, Any], now: datetime) -> datetime | None:
+    """A user task's due or follow-up date, as Camunda's DueDateBusinessCalendar reads it: a date,
+    an ISO 8601 date string, or a duration from now (`P2D`, `PT4H`)."""
     if not template:
         return None
     value = render(template, data) if is_expression(template) else template
@@ -244,8 +247,7 @@ def _render_datetime(template: str | None, data: Mapping[str, Any]) -> datetime 
         return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
-    parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parse_due(str(value), now)
 
 
 def _render_int(template: str | None, data: Mapping[str, Any], default: int) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from croniter import CroniterError, croniter
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
@@ -116,6 +116,20 @@ def parse_duration(text: str) -> dict[str, float]:
 def add_duration(start: datetime, text: str) -> datetime:
     """`start` plus an ISO duration; months and years are calendar months and years."""
     return start + TimerEventDefinition.get_timedelta_from_start(parse_duration(text), start)
+
+
+def parse_due(text: str, now: datetime) -> datetime:
+    """An ISO 8601 date (UTC when it has no offset) or a duration after `now`; TimerSpecError
+    names what is wrong with anything else."""
+    try:
+        if text.strip().upper().startswith("P"):
+            return add_duration(now, text)
+        return parse_date(text, UTC)
+    except TimerSpecError:
+        raise TimerSpecError(
+            f"{text!r} is neither an ISO 8601 date (2026-12-07T10:00:00+03:00) nor a duration "
+            "(PT5M, PT4H, P2D)"
+        ) from None
 
 
 def _cycle_parts(text: str, zone: tzinfo) -> tuple[datetime | None, str]:

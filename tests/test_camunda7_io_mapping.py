@@ -9,6 +9,8 @@ tests/data/bpmn/camunda7/ is deployed through the real deploy path and driven as
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -291,3 +293,28 @@ def test_now_and_current_user_are_the_engines_clock_and_whoever_completes_the_ta
     variables = engine.variables(started.id)
     assert variables["doneBy"] == "olga"
     assert variables["doneAt"] == T0.isoformat()  # the engine's clock (here the test's), not the wall's
+
+
+# ----------------------------------------------------------------------------- due dates
+
+
+def test_a_due_date_may_be_a_duration_from_now_as_camundas_due_date_calendar_reads_it(engine):
+    body = (
+        '<bpmn:startEvent id="Start"/><bpmn:sequenceFlow id="F1" sourceRef="Start" targetRef="Call"/>'
+        '<bpmn:userTask id="Call" camunda:dueDate="P2D" camunda:followUpDate="${followUp}"/>'
+    )
+    topics = engine.handlers.topics()
+    deploy(engine.session_factory, {"due.bpmn": _process(body, "due")}, known_topics=topics)
+    started = engine.start("due", business_key="D-1", variables={"followUp": "PT4H"})
+
+    [task] = open_tasks(engine, started.id)
+    assert task.due == T0 + timedelta(days=2)
+    assert task.follow_up == T0 + timedelta(hours=4)
+
+
+def test_a_written_due_date_that_is_neither_a_date_nor_a_duration_is_refused_at_deploy(engine):
+    body = f'{START}<bpmn:userTask id="X" camunda:dueDate="next friday"/>'
+    with pytest.raises(DeployError) as refused:
+        deploy(engine.session_factory, {"due.bpmn": _process(body)}, known_topics=engine.handlers.topics())
+    [problem] = refused.value.problems
+    assert problem.element_id == "X" and "camunda:dueDate" in problem.message and "PT5M" in problem.message
