@@ -90,6 +90,19 @@ class MessageNotCorrelatedError(EngineError):
         )
 
 
+class MessageCorrelationAmbiguousError(MessageNotCorrelatedError):
+    """A message for one execution matches several (Camunda's MismatchingMessageCorrelationException)."""
+
+    def __init__(self, message_name: str, count: int) -> None:
+        self.message_name, self.business_key, self.count = message_name, None, count
+        EngineError.__init__(
+            self,
+            f"Cannot correlate a message with name {message_name!r} to a single execution. {count} "
+            "executions match the correlation keys; give a business key, a processInstanceId or "
+            "correlation keys that single one out, or correlate to all",
+        )
+
+
 class ProcessError(EngineError):
     """The process itself failed while stepping (a condition raised, no gateway path matched…)."""
 

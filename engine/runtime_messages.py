@@ -18,6 +18,7 @@ from engine.errors import (
     ExecutionNotFoundError,
     InstanceNotFoundError,
     InvalidStateError,
+    MessageCorrelationAmbiguousError,
     MessageNotCorrelatedError,
 )
 from engine.events import (
@@ -56,12 +57,21 @@ class MessagesMixin:
         *,
         all_instances: bool = False,
         user: str | None = None,
+        instance_id: str | None = None,
+        correlation_keys: Mapping[str, Any] | None = None,
     ) -> list[str]:
-        """Deliver a message to waiting instances, or start a process with that message start event."""
+        """Deliver a message to waiting instances, or start a process with that message start event.
+
+        As Camunda's MessageCorrelationBuilder: `instance_id` and `correlation_keys` (process
+        variables that must equal the given values) narrow the waiting instances; a message for
+        one execution that matches several is refused (MessageCorrelationAmbiguousError) unless
+        `all_instances`; start events are considered only when nothing waits and no instance is named.
+        """
         variables = dict(variables or {})
+        keys = dict(correlation_keys or {})
         with self.session_factory() as session:
             stmt = (
-                select(MessageSubscription.instance_id)
+                select(MessageSubscription.instance_id, Instance.variables)
                 .join(Instance, Instance.id == MessageSubscription.instance_id)
                 .where(
                     MessageSubscription.message_name == message_name, MessageSubscription.status == "waiting"
@@ -70,10 +80,20 @@ class MessagesMixin:
             )
             if business_key is not None:
                 stmt = stmt.where(Instance.business_key == business_key)
-            waiting = list(dict.fromkeys(session.scalars(stmt)))
+            if instance_id is not None:
+                stmt = stmt.where(Instance.id == instance_id)
+            waiting = list(
+                dict.fromkeys(
+                    found
+                    for found, values in session.execute(stmt)
+                    if all(name in (values or {}) and values[name] == value for name, value in keys.items())
+                )
+            )
+            if len(waiting) > 1 and not all_instances:
+                raise MessageCorrelationAmbiguousError(message_name, len(waiting))
             starters = (
                 []
-                if waiting
+                if waiting or instance_id is not None
                 else [
                     d
                     for d in session.scalars(

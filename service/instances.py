@@ -48,11 +48,19 @@ def correlate_message(
     variables: Mapping[str, Any],
     *,
     all_instances: bool = False,
+    instance_id: str | None = None,
+    correlation_keys: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Correlate if the matrix lets `principal` send this message (a person's act needs its grant)."""
     require(principal, "correlate", "message", message_name)
     return runtime.correlate(
-        message_name, business_key, dict(variables), all_instances=all_instances, user=principal.username
+        message_name,
+        business_key,
+        dict(variables),
+        all_instances=all_instances,
+        user=principal.username,
+        instance_id=instance_id,
+        correlation_keys=correlation_keys,
     )
 
 

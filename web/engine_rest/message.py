@@ -41,10 +41,12 @@ def correlate_message() -> ResponseReturnValue:
     name = body.get("messageName")
     if not name or not isinstance(name, str):
         raise bad_request("messageName is required.")
-    if body.get("correlationKeys") or body.get("localCorrelationKeys"):
-        raise bad_request("correlationKeys are not supported; correlate by businessKey.")
-    if body.get("processInstanceId"):
-        raise bad_request("processInstanceId is not supported; correlate by businessKey.")
+    if body.get("localCorrelationKeys"):
+        raise bad_request("localCorrelationKeys are not supported; use correlationKeys (process variables).")
+    instance_id = body.get("processInstanceId")
+    if instance_id is not None and not isinstance(instance_id, str):
+        raise bad_request("processInstanceId must be a string.")
+    keys = decode_variables(body.get("correlationKeys"), "correlationKeys")
     business_key = business_key_field(body.get("businessKey"))
     variables = {
         **decode_variables(body.get("processVariablesLocal"), "processVariablesLocal"),
@@ -53,7 +55,14 @@ def correlate_message() -> ResponseReturnValue:
     waiting_before = _waiting_for(name, business_key)
     try:
         instance_ids = correlate(
-            engine_runtime(), caller(), name, business_key, variables, all_instances=flag(body.get("all"))
+            engine_runtime(),
+            caller(),
+            name,
+            business_key,
+            variables,
+            all_instances=flag(body.get("all")),
+            instance_id=instance_id,
+            correlation_keys=keys,
         )
     except MessageNotCorrelatedError as err:
         raise RestError(400, f"Cannot correlate message '{name}': {err}", "RestException") from err
