@@ -349,6 +349,16 @@ class CamundaScopeMerge:
                 f"{name!r} is not set; start the process with it or set it before this activity",
                 task=my_task,
             )
+        collection = self.data_input.get(my_task) if self.data_input is not None else []
+        if not isinstance(collection, list | tuple | set | dict):
+            # Camunda: "Variable '…' is not a Collection"; SpiffWorkflow said "'NoneType' object is
+            # not iterable" (or looped over a text's letters) and named no element.
+            kind = "null" if collection is None else type(collection).__name__
+            raise WorkflowTaskException(
+                f"Variable {self.data_input.bpmn_id!r} is not a Collection (it is {kind}); the "
+                "multi-instance activity needs a list to loop over",
+                task=my_task,
+            )
         requested = self._requested_count(my_task)
         cap = getattr(my_task.workflow.script_engine, "max_mi_cardinality", DEFAULT_MAX_CARDINALITY)
         if requested is not None and requested > cap:

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.deploy import DeployError, deploy
+from engine.errors import ProcessError
 from engine.store import Job
 from tests.test_camunda7_runtime import T0, complete_task, deploy_diagram, engine, open_tasks, restarted
 
@@ -318,3 +319,16 @@ def test_a_written_due_date_that_is_neither_a_date_nor_a_duration_is_refused_at_
         deploy(engine.session_factory, {"due.bpmn": _process(body)}, known_topics=engine.handlers.topics())
     [problem] = refused.value.problems
     assert problem.element_id == "X" and "camunda:dueDate" in problem.message and "PT5M" in problem.message
+
+
+@pytest.mark.parametrize("items", [None, "abc"])
+def test_a_multi_instance_collection_that_is_not_a_list_fails_naming_the_activity(engine, items):
+    body = (
+        '<bpmn:startEvent id="Start"/><bpmn:sequenceFlow id="F1" sourceRef="Start" targetRef="Each"/>'
+        '<bpmn:userTask id="Each"><bpmn:multiInstanceLoopCharacteristics camunda:collection="${items}" '
+        'camunda:elementVariable="item"/></bpmn:userTask>'
+    )
+    topics = engine.handlers.topics()
+    deploy(engine.session_factory, {"each.bpmn": _process(body, "each")}, known_topics=topics)
+    with pytest.raises(ProcessError, match=r"failed at 'Each'.*'items' is not a Collection"):
+        engine.start("each", business_key="E-1", variables={"items": items})
