@@ -1,9 +1,11 @@
 """The definition page's per-element user-task counters (`element_stat`): read, compact, rebuild.
 
-Triggers on `user_task` (migration 0020) append one delta row per change, so the page reads a
-few hundred rows per version instead of every task of it. The arithmetic of time is the one the
-page used to run over the tasks: minutes are `extract(epoch …)/60` on PostgreSQL and
-`julianday` differences × 1440 on SQLite, and a task without `completed_at` counts until now.
+Triggers on `user_task` (migration 0020) append delta rows (one per changed row on SQLite, per
+element and statement on PostgreSQL), and a reader folds a version's rows once there are more
+than COMPACT_AFTER, so the page reads at most a few thousand rows instead of every task. The
+arithmetic of time is the one the page used to run over the tasks: minutes are
+`extract(epoch …)/60` on PostgreSQL and `julianday` differences × 1440 on SQLite, and a task
+without `completed_at` counts until now.
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ class ElementSums:
 
     waiting: dict[str, int]
     times: list[tuple[str, int, float]]
-    delta_rows: int
 
 
 def _postgres(bind: Session | Connection) -> bool:
@@ -67,14 +68,13 @@ def read(session: Session, definition_id: str, now: datetime) -> ElementSums:
         + (func.sum(s.unended_tasks) * now_epoch - func.sum(s.unended_created_sum)) / 60
     )
     rows = session.execute(
-        select(s.element_id, func.sum(s.waiting_instances), func.sum(s.tasks), minutes, func.count())
+        select(s.element_id, func.sum(s.waiting_instances), func.sum(s.tasks), minutes)
         .where(s.definition_id == definition_id)
         .group_by(s.element_id)
     ).all()
     return ElementSums(
-        waiting={e: int(w) for e, w, _n, _m, _c in rows if w},
-        times=[(e, int(n), float(m or 0.0)) for e, _w, n, m, _c in rows],
-        delta_rows=sum(c for *_rest, c in rows),
+        waiting={e: int(w) for e, w, _n, _m in rows if w},
+        times=[(e, int(n), float(m or 0.0)) for e, _w, n, m in rows if n],
     )
 
 
