@@ -13,10 +13,13 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
+    Numeric,
     String,
     Text,
     create_engine,
@@ -229,6 +232,36 @@ class UserTask(Base):
     completed_at: Mapped[datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(64))
     candidates: Mapped[list[TaskCandidate]] = relationship(cascade="all, delete-orphan")
+
+
+# Sums of epoch seconds and minutes: exact numerics on PostgreSQL (as `extract` returns them), doubles
+# on SQLite (as `julianday` arithmetic gives them).
+_SUM = Float().with_variant(Numeric(asdecimal=False), "postgresql")
+
+
+class ElementStat(Base):
+    """Additive counters of the user tasks per (version, element), for the definition page.
+
+    Kept by database triggers on `user_task` (migration 0020), so every writer is covered: the
+    engine's Core updates, ORM adds, migrations between versions, retention and cascading deletes.
+    Rows are appended deltas, never updated, so concurrent writers never wait on one hot row;
+    readers sum them per element, and `engine.element_stats.compact` folds a version's rows into
+    one per element. `waiting_instances` counts instances with at least one open task there;
+    tasks without `completed_at` count their time until now, so they are kept apart
+    (`unended_tasks` and the sum of their `created_at` as epoch seconds) from the minutes of the
+    ended ones.
+    """
+
+    __tablename__ = "element_stat"
+    __table_args__ = (Index("ix_element_stat_definition_element", "definition_id", "element_id"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    definition_id: Mapped[str] = mapped_column(String(128))
+    element_id: Mapped[str] = mapped_column(String(128))
+    waiting_instances: Mapped[int] = mapped_column(Integer)
+    tasks: Mapped[int] = mapped_column(Integer)
+    unended_tasks: Mapped[int] = mapped_column(Integer)
+    unended_created_sum: Mapped[float] = mapped_column(_SUM)
+    ended_minutes: Mapped[float] = mapped_column(_SUM)
 
 
 class TaskCandidate(Base):

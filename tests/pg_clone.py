@@ -1,4 +1,4 @@
-"""Copy a PostgreSQL schema (tables, rows, sequences, constraints, indexes) into a new schema.
+"""Copy a PostgreSQL schema (tables, rows, sequences, constraints, indexes, functions, triggers).
 
 The suite gives every test its own schema. Running the Alembic migrations (and the demo seed)
 into each costs seconds; copying a template schema built once per worker process costs a
@@ -88,6 +88,27 @@ def read_schema(conn: Connection, source: str) -> SchemaCopy:
             {"s": source},
         )
     )
+    # Functions and the triggers that call them (migration 0020 keeps counters with them): created
+    # after the rows are copied, so the copy does not fire them.
+    functions = list(
+        conn.scalars(
+            text(
+                "SELECT pg_get_functiondef(p.oid) FROM pg_proc p "
+                "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = :s ORDER BY p.proname"
+            ),
+            {"s": source},
+        )
+    )
+    triggers = list(
+        conn.scalars(
+            text(
+                "SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :s AND NOT t.tgisinternal "
+                "ORDER BY t.tgname"
+            ),
+            {"s": source},
+        )
+    )
     conn.exec_driver_sql("RESET search_path")
     statements: list[str] = []
     for name, _last in sequences:
@@ -114,4 +135,8 @@ def read_schema(conn: Connection, source: str) -> SchemaCopy:
         statements.append(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
     for index in indexes:  # pg_get_indexdef names the table with its schema whatever the search_path
         statements.append(index.replace(f" ON {source}.", " ON ", 1).replace(f' ON "{source}".', " ON ", 1))
+    for definition in functions + triggers:  # both name the source schema; the copy's objects are unqualified
+        for qualified in (f"{source}.", f'"{source}".'):
+            definition = definition.replace(f" {qualified}", " ")
+        statements.append(definition)
     return SchemaCopy(source, tuple(statements))

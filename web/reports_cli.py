@@ -1,8 +1,10 @@
-"""`flask --app web reports rebuild`: recompute the reports' per-day counters from the requests.
+"""`flask --app web reports rebuild`: recompute the reports' per-day counters from the requests;
+`reports rebuild-element-stats`: recompute the definition page's per-element task counters.
 
-Writers keep the counters in their own transactions; this is for a database whose requests were
-written by something that did not (a restore, a hand-made SQL fix, a change of the desk's zone).
-It is idempotent: it empties both tables and counts every request again, in one transaction.
+Writers keep the counters in their own transactions (database triggers keep the element
+counters); this is for a database whose rows were written by something that did not (a restore
+without the triggers, a hand-made SQL fix with triggers disabled, a change of the desk's zone).
+Both are idempotent: they empty their tables and count again, in one transaction.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from desk import report_store
+from engine import element_stats
 
 
 @click.group("reports", cls=AppGroup)
 def reports_group() -> None:
-    """Maintain the reports' per-day counters."""
+    """Maintain the reports' per-day counters and the definition page's element counters."""
 
 
 @reports_group.command("rebuild")
@@ -37,3 +40,12 @@ def rebuild_cmd(as_json: bool) -> None:
             f"Counted {counts['requests']} requests into {counts['day_rows']} day rows "
             f"and {counts['stage_rows']} stage rows in {counts['seconds']} s."
         )
+
+
+@reports_group.command("rebuild-element-stats")
+def rebuild_element_stats_cmd() -> None:
+    """Count every user task again into element_stat, the definition page's counters (safe to run twice)."""
+    started = time.perf_counter()
+    with current_app.extensions["db_engine"].begin() as conn:
+        elements = element_stats.rebuild(conn)
+    click.echo(f"Counted the user tasks into {elements} elements in {time.perf_counter() - started:.2f} s.")

@@ -29,10 +29,11 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
-from sqlalchemy import func, select, text, union
+from sqlalchemy import distinct, func, select, union
 from sqlalchemy.orm import Session
 
 from desk import reports as desk_reports
+from engine import element_stats
 from engine.admin_store import VariableAudit, VariableEditError, edit_variable
 from engine.definitions import is_bpmn_name
 from engine.deploy import DeployError, deploy
@@ -162,6 +163,8 @@ def definition(definition_id: str) -> ResponseReturnValue:
         ).all()
         xml = _resource(session, row)
         times = _element_times(session, definition_id)
+    # After the read's transaction: on SQLite even a read holds the write lock (BEGIN IMMEDIATE).
+    element_stats.compact_if_crowded(current_app.extensions["db_engine"], definition_id)
     states = {element: "active" for element in active}
     states.update({element: "failed" for element in incidents})
     elements = sorted(set(active) | set(incidents))
@@ -182,23 +185,13 @@ def definition(definition_id: str) -> ResponseReturnValue:
 
 
 def _element_times(session: Session, definition_id: str) -> dict[str, desk_reports.ElementTime]:
-    """Per user-task element: tasks and their average minutes there, summed by the database.
+    """Per user-task element: tasks and their average minutes there, from the version's counters.
 
-    An open task counts until now. One GROUP BY over this version's tasks, so a version with
-    100,000 tasks costs one index scan, not 100,000 rows in Python.
+    An open task counts until now. `element_stat` (migration 0020) holds a few rows per element,
+    so the page no longer reads the version's tasks.
     """
-    now = _runtime().now()
-    end = func.coalesce(UserTask.completed_at, now)
-    if session.get_bind().dialect.name == "postgresql":
-        minutes = func.extract("epoch", end - UserTask.created_at) / 60
-    else:
-        minutes = (func.julianday(end) - func.julianday(UserTask.created_at)) * 1440
-    rows = session.execute(
-        select(UserTask.element_id, func.count(), func.sum(minutes))
-        .where(UserTask.definition_id == definition_id)
-        .group_by(UserTask.element_id)
-    ).all()
-    return desk_reports.element_times_from_sums(rows)
+    sums = element_stats.read(session, definition_id, _runtime().now())
+    return desk_reports.element_times_from_sums(sums.times)
 
 
 def _duration_text(minutes: float) -> str:
@@ -215,37 +208,29 @@ def _duration_text(minutes: float) -> str:
 def _element_counts(session: Session, definition_id: str) -> tuple[dict[str, int], dict[str, int]]:
     """Element id -> running instances waiting there, and -> open incidents, from the projections.
 
-    Open user tasks are counted on their own: `ix_user_task_open_element` (migration 0014) holds a
-    version's open tasks in (element, instance) order, so distinct instances per element are
-    grouped as the index is read; hashing 100,000 pairs instead spilled to disk. PostgreSQL's
-    planner guesses half as many pairs as tasks and prefers the hash, so the sorted plan is asked
-    for with `SET LOCAL enable_hashagg` around this one statement. Open tasks carry their
-    instance's definition (a migration moves them along); the few whose instance is not running
-    are left out by a NOT IN on `ix_instance_not_running`. Jobs, timers and message waits are few
-    and sit on other elements than user tasks, so their counts are added per element.
+    Instances waiting at user tasks come from the version's counters (`element_stat`, kept by
+    triggers on `user_task`), which count every instance; the few instances of this version that
+    are no longer running but still have open tasks (`ix_instance_not_running`) are taken off,
+    as their (element, instance) pairs. Jobs, timers and message waits are few and sit on other
+    elements than user tasks, so their counts are added per element.
     """
     running = (Instance.definition_id == definition_id) & (Instance.status == InstanceStatus.RUNNING.value)
-    not_running = select(Instance.id).where(
-        Instance.definition_id == definition_id, Instance.status != InstanceStatus.RUNNING.value
-    )
-    open_pairs = (
-        select(UserTask.element_id)
+    counts = element_stats.read(session, definition_id, _runtime().now()).waiting
+    finished_waiting = session.execute(
+        select(UserTask.element_id, func.count(distinct(UserTask.instance_id)))
+        .join(Instance, Instance.id == UserTask.instance_id)
         .where(
+            Instance.definition_id == definition_id,
+            Instance.status != InstanceStatus.RUNNING.value,
             UserTask.definition_id == definition_id,
             UserTask.status == "open",
-            UserTask.instance_id.not_in(not_running),
         )
-        .group_by(UserTask.element_id, UserTask.instance_id)
-        .subquery()
-    )
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
-        session.execute(text("SET LOCAL enable_hashagg = off"))
-    counts: dict[str, int] = dict(
-        session.execute(select(open_pairs.c.element_id, func.count()).group_by(open_pairs.c.element_id)).all()
-    )
-    if postgres:
-        session.execute(text("SET LOCAL enable_hashagg = on"))
+        .group_by(UserTask.element_id)
+    ).all()
+    for element_id, waiting in finished_waiting:
+        counts[element_id] = counts.get(element_id, 0) - waiting
+        if not counts[element_id]:
+            del counts[element_id]
     sources = (
         (Job, Job.status.in_(["pending", "locked", "failed"])),
         (Timer, Timer.status == "pending"),
