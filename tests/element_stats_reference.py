@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, union
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from desk import reports as desk_reports
-from engine.store import Incident, Instance, InstanceStatus, Job, MessageSubscription, Timer, UserTask
+from engine.store import Instance, InstanceStatus, UserTask
+from web.views.processes import waits_beside_tasks
 
 
 def element_times(session: Session, definition_id: str, now: datetime) -> dict[str, desk_reports.ElementTime]:
@@ -29,7 +30,6 @@ def element_times(session: Session, definition_id: str, now: datetime) -> dict[s
 
 def element_counts(session: Session, definition_id: str) -> tuple[dict[str, int], dict[str, int]]:
     """Element id -> running instances waiting there, and -> open incidents."""
-    running = (Instance.definition_id == definition_id) & (Instance.status == InstanceStatus.RUNNING.value)
     not_running = select(Instance.id).where(
         Instance.definition_id == definition_id, Instance.status != InstanceStatus.RUNNING.value
     )
@@ -46,28 +46,7 @@ def element_counts(session: Session, definition_id: str) -> tuple[dict[str, int]
     counts: dict[str, int] = dict(
         session.execute(select(open_pairs.c.element_id, func.count()).group_by(open_pairs.c.element_id)).all()
     )
-    sources = (
-        (Job, Job.status.in_(["pending", "locked", "failed"])),
-        (Timer, Timer.status == "pending"),
-        (MessageSubscription, MessageSubscription.status == "waiting"),
-    )
-    pairs = [
-        select(model.element_id, model.instance_id)
-        .join(Instance, Instance.id == model.instance_id)
-        .where(running, condition)
-        for model, condition in sources
-    ]
-    both = union(*pairs).subquery()
-    for element_id, waiting in session.execute(
-        select(both.c.element_id, func.count()).group_by(both.c.element_id)
-    ).all():
+    others, incidents = waits_beside_tasks(session, definition_id)  # not what 0020 changed
+    for element_id, waiting in others.items():
         counts[element_id] = counts.get(element_id, 0) + waiting
-    incidents = dict(
-        session.execute(
-            select(Incident.element_id, func.count())
-            .join(Instance, Instance.id == Incident.instance_id)
-            .where(Instance.definition_id == definition_id, Incident.status == "open")
-            .group_by(Incident.element_id)
-        ).all()
-    )
     return counts, incidents

@@ -169,6 +169,12 @@ def _process(body: str, key: str = "refused") -> bytes:
 START = '<bpmn:startEvent id="Start"/><bpmn:sequenceFlow id="F1" sourceRef="Start" targetRef="X"/>'
 
 
+def deploy_inline(engine, key: str, body: str) -> None:
+    """Deploy a one-process diagram written inline (the behaviour needs no more than a few elements)."""
+    topics = engine.handlers.topics()
+    deploy(engine.session_factory, {f"{key}.bpmn": _process(body, key)}, known_topics=topics)
+
+
 @pytest.mark.parametrize(
     ("body", "element", "message"),
     [
@@ -265,8 +271,7 @@ def test_map_and_list_parameters_evaluate_their_keys_and_values(engine):
         f'<bpmn:task id="Pick">{IO.format(mapping)}</bpmn:task>'
         '<bpmn:sequenceFlow id="F2" sourceRef="Pick" targetRef="Wait"/><bpmn:userTask id="Wait"/>'
     )
-    topics = engine.handlers.topics()
-    deploy(engine.session_factory, {"maps.bpmn": _process(body, "maps")}, known_topics=topics)
+    deploy_inline(engine, "maps", body)
     started = engine.start("maps", business_key="M-1", variables={"first": "a", "second": "tomato"})
 
     variables = engine.variables(started.id)
@@ -284,8 +289,7 @@ def test_now_and_current_user_are_the_engines_clock_and_whoever_completes_the_ta
         f'<bpmn:userTask id="Sign">{IO.format(stamp)}</bpmn:userTask>'
         '<bpmn:sequenceFlow id="F2" sourceRef="Sign" targetRef="Wait"/><bpmn:userTask id="Wait"/>'
     )
-    topics = engine.handlers.topics()
-    deploy(engine.session_factory, {"stamp.bpmn": _process(body, "stamp")}, known_topics=topics)
+    deploy_inline(engine, "stamp", body)
     started = engine.start("stamp", business_key="S-1")
     [task] = open_tasks(engine, started.id)
 
@@ -304,8 +308,7 @@ def test_a_due_date_may_be_a_duration_from_now_as_camundas_due_date_calendar_rea
         '<bpmn:startEvent id="Start"/><bpmn:sequenceFlow id="F1" sourceRef="Start" targetRef="Call"/>'
         '<bpmn:userTask id="Call" camunda:dueDate="P2D" camunda:followUpDate="${followUp}"/>'
     )
-    topics = engine.handlers.topics()
-    deploy(engine.session_factory, {"due.bpmn": _process(body, "due")}, known_topics=topics)
+    deploy_inline(engine, "due", body)
     started = engine.start("due", business_key="D-1", variables={"followUp": "PT4H"})
 
     [task] = open_tasks(engine, started.id)
@@ -328,7 +331,6 @@ def test_a_multi_instance_collection_that_is_not_a_list_fails_naming_the_activit
         '<bpmn:userTask id="Each"><bpmn:multiInstanceLoopCharacteristics camunda:collection="${items}" '
         'camunda:elementVariable="item"/></bpmn:userTask>'
     )
-    topics = engine.handlers.topics()
-    deploy(engine.session_factory, {"each.bpmn": _process(body, "each")}, known_topics=topics)
+    deploy_inline(engine, "each", body)
     with pytest.raises(ProcessError, match=r"failed at 'Each'.*'items' is not a Collection"):
         engine.start("each", business_key="E-1", variables={"items": items})

@@ -214,7 +214,6 @@ def _element_counts(session: Session, definition_id: str) -> tuple[dict[str, int
     as their (element, instance) pairs. Jobs, timers and message waits are few and sit on other
     elements than user tasks, so their counts are added per element.
     """
-    running = (Instance.definition_id == definition_id) & (Instance.status == InstanceStatus.RUNNING.value)
     counts = element_stats.read(session, definition_id, _runtime().now()).waiting
     finished_waiting = session.execute(
         select(UserTask.element_id, func.count(distinct(UserTask.instance_id)))
@@ -231,6 +230,16 @@ def _element_counts(session: Session, definition_id: str) -> tuple[dict[str, int
         counts[element_id] = counts.get(element_id, 0) - waiting
         if not counts[element_id]:
             del counts[element_id]
+    others, incidents = waits_beside_tasks(session, definition_id)
+    for element_id, waiting in others.items():
+        counts[element_id] = counts.get(element_id, 0) + waiting
+    return counts, incidents
+
+
+def waits_beside_tasks(session: Session, definition_id: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Running instances waiting at jobs, timers and messages, per element, and open incidents per
+    element: few rows, counted live (the user tasks come from the counters)."""
+    running = (Instance.definition_id == definition_id) & (Instance.status == InstanceStatus.RUNNING.value)
     sources = (
         (Job, Job.status.in_(["pending", "locked", "failed"])),
         (Timer, Timer.status == "pending"),
@@ -243,10 +252,7 @@ def _element_counts(session: Session, definition_id: str) -> tuple[dict[str, int
         for model, condition in sources
     ]
     both = union(*pairs).subquery()
-    for element_id, waiting in session.execute(
-        select(both.c.element_id, func.count()).group_by(both.c.element_id)
-    ).all():
-        counts[element_id] = counts.get(element_id, 0) + waiting
+    counts = dict(session.execute(select(both.c.element_id, func.count()).group_by(both.c.element_id)).all())
     incidents = dict(
         session.execute(
             select(Incident.element_id, func.count())
