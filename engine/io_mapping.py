@@ -78,8 +78,8 @@ def attach_io_mappings(trees: Mapping[str, Any], specs: Iterable[Any]) -> None:
         elements = mapped.get(getattr(spec, "file", None) or "", {})
         for task_spec in spec.task_specs.values():
             element = elements.get(getattr(task_spec, "bpmn_id", None) or "")
-            if element is None or isinstance(task_spec, LoopTask):
-                continue  # a multi-instance body: each of its instances maps
+            if element is None or isinstance(task_spec, LoopTask) or hasattr(task_spec, "call"):
+                continue  # a multi-instance body (each instance maps) or one served like a service task
             inputs, outputs = parse_input_output(element)
             if etree.QName(element).localname == "callActivity":
                 inputs = ()  # engine.call_activity passes them to the called process

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.BpmnParser import full_tag
@@ -75,6 +76,7 @@ from engine.specs import (
 )
 
 CAMUNDA = f"{{{CAMUNDA_MODEL_NS}}}"
+BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 MAX_RESOURCE_BYTES = 10 * 1024 * 1024
 
 
@@ -162,9 +164,36 @@ def parse_input_output(node) -> tuple[tuple[Parameter, ...], tuple[Parameter, ..
     return inputs, outputs
 
 
-def parse_service_call(node) -> ServiceCall:
-    """Read how a service/send task is served; the topic is what handlers register under."""
-    attr = node.attrib.get
+_IMPLEMENTATIONS = ("type", "topic", "delegateExpression", "class", "expression")
+
+
+def implemented_message_event(node) -> Any:
+    """The messageEventDefinition of a throw or end event that carries an implementation
+    (Camunda Modeler's "Implementation: External" on a message event), else None."""
+    definition = node.find(f"{BPMN}messageEventDefinition")
+    if definition is not None and any(definition.get(f"{CAMUNDA}{a}") for a in _IMPLEMENTATIONS):
+        return definition
+    return None
+
+
+def parse_service_call(node, implementation: Any = None) -> ServiceCall:
+    """Read how a service/send task is served; the topic is what handlers register under.
+
+    `implementation` is the element that carries camunda:type/topic/class/… when it is not the
+    activity itself: a message throw or end event's messageEventDefinition (Camunda 7 runs such an
+    event as it runs a service task); the mappings, retries and async flags stay on the event.
+    """
+    node_attr = node.attrib.get
+    impl_attr = (implementation if implementation is not None else node).attrib.get
+
+    def attr(name: str) -> str | None:
+        local = name.removeprefix(CAMUNDA)
+        return (
+            impl_attr(name)
+            if local in (*_IMPLEMENTATIONS, "resultVariable", "taskPriority")
+            else node_attr(name)
+        )
+
     inputs, outputs = parse_input_output(node)
     retry = _extension(node, "failedJobRetryTimeCycle")
     common = {
@@ -391,6 +420,12 @@ class EngineStartEventParser(EngineEventDefinitionParser, StartEventParser):
     """
 
     def create_task(self):
+        definition = implemented_message_event(self.node)
+        if definition is not None:  # served like a service task, then the path ends (Camunda 7)
+            call = parse_service_call(self.node, definition)
+            task = ExternalServiceTask(self.spec, self.bpmn_id, call=call, **self.bpmn_attributes)
+            task.connect(self.spec.end)
+            return task
         event_definition = self.get_event_definition(
             [
                 MESSAGE_EVENT_XPATH,
@@ -411,6 +446,12 @@ class EngineEndEventParser(EngineEventDefinitionParser, EndEventParser):
     """End events, including signal end events, which SpiffWorkflow parses as none end events."""
 
     def create_task(self):
+        definition = implemented_message_event(self.node)
+        if definition is not None:  # served like a service task, then the path ends (Camunda 7)
+            call = parse_service_call(self.node, definition)
+            task = ExternalServiceTask(self.spec, self.bpmn_id, call=call, **self.bpmn_attributes)
+            task.connect(self.spec.end)
+            return task
         event_definition = self.get_event_definition(
             [
                 MESSAGE_EVENT_XPATH,
@@ -432,7 +473,14 @@ class EngineCatchEventParser(EngineEventDefinitionParser, IntermediateCatchEvent
 
 
 class EngineThrowEventParser(EngineEventDefinitionParser, IntermediateThrowEventParser):
+    """A message throw event with an implementation (External, Java class…) is served like a
+    service task, as Camunda 7 runs it: it waits for its job; other throw events throw."""
+
     def create_task(self):
+        definition = implemented_message_event(self.node)
+        if definition is not None:
+            call = parse_service_call(self.node, definition)
+            return ExternalServiceTask(self.spec, self.bpmn_id, call=call, **self.bpmn_attributes)
         return IntermediateThrowEventParser.create_task(self)
 
 
