@@ -218,7 +218,14 @@ def _process_error(instance_id: str, err: Exception) -> ProcessError:
         element = getattr(task.task_spec, "bpmn_id", None)
     elif isinstance(err, WorkflowException) and getattr(err, "task_spec", None) is not None:
         element = getattr(err.task_spec, "bpmn_id", None)
-    return ProcessError(instance_id, element, str(err))
+    reason = str(err)
+    if reason.startswith("No conditions satisfied") and element:
+        # SpiffWorkflow's words for a gateway no flow leaves; Camunda's, as its analysts know them.
+        reason = (
+            f"No outgoing sequence flow for the element with id '{element}' could be selected for "
+            "continuing the process; add a default flow or a condition that holds"
+        )
+    return ProcessError(instance_id, element, reason)
 
 
 def _render_str(template: str | None, data: Mapping[str, Any]) -> str | None:

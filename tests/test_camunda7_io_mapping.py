@@ -161,7 +161,8 @@ def _process(body: str, key: str = "refused") -> bytes:
     return (
         '<?xml version="1.0" encoding="UTF-8"?>'
         '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
-        'xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">'
+        'xmlns:camunda="http://camunda.org/schema/1.0/bpmn" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="d" targetNamespace="t">'
         f'<bpmn:process id="{key}" isExecutable="true">{body}</bpmn:process></bpmn:definitions>'
     ).encode()
 
@@ -334,3 +335,19 @@ def test_a_multi_instance_collection_that_is_not_a_list_fails_naming_the_activit
     deploy_inline(engine, "each", body)
     with pytest.raises(ProcessError, match=r"failed at 'Each'.*'items' is not a Collection"):
         engine.start("each", business_key="E-1", variables={"items": items})
+
+
+# ----------------------------------------------------------------------------- gateways
+
+
+def test_a_gateway_no_flow_can_leave_fails_with_camundas_words_naming_it(engine):
+    condition = '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">{}</bpmn:conditionExpression>'
+    body = (
+        '<bpmn:startEvent id="Start"/><bpmn:sequenceFlow id="F1" sourceRef="Start" targetRef="Route"/>'
+        '<bpmn:exclusiveGateway id="Route"/>'
+        f'<bpmn:sequenceFlow id="Big" sourceRef="Route" targetRef="A">{condition.format("${amount > 10}")}'
+        '</bpmn:sequenceFlow><bpmn:userTask id="A"/>'
+    )
+    deploy_inline(engine, "route", body)
+    with pytest.raises(ProcessError, match="No outgoing sequence flow for the element with id 'Route'"):
+        engine.start("route", business_key="G-1", variables={"amount": 5})
