@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from typing import Any
 
@@ -17,7 +18,10 @@ from SpiffWorkflow.bpmn.specs.control import BoundaryEventJoin, BoundaryEventSpl
 from SpiffWorkflow.bpmn.specs.defaults import CallActivity, StartEvent
 from SpiffWorkflow.bpmn.specs.event_definitions.base import EventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.conditional import ConditionalEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import ErrorEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import (
+    ErrorEventDefinition,
+    ItemAwareEventDefinition,
+)
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
@@ -26,6 +30,8 @@ from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.util.task import TaskIterator, TaskState
 
 import engine.spiff_patches  # noqa: F401  (the engine loop fix travels with the engine's specs)
+from engine.expressions import is_expression, render, to_text
+from engine.specs import MI_COUNTERS
 
 
 class CamundaErrorEvent(ErrorEventDefinition):
@@ -50,6 +56,14 @@ class CamundaErrorEvent(ErrorEventDefinition):
         self.message_variable = message_variable
         self.error_message = error_message
 
+    def throw(self, my_task):
+        """An error end event throws its error's camunda:errorMessage, an expression evaluated now."""
+        if self.error_message and is_expression(self.error_message):
+            thrown = copy.copy(self)
+            thrown.error_message = to_text(render(self.error_message, my_task.data)) or None
+            return super(CamundaErrorEvent, thrown).throw(my_task)
+        return super().throw(my_task)
+
     def catch(self, my_task, event=None):
         thrown = event.event_definition if event is not None else None
         my_task.internal_data["engine_error"] = {
@@ -65,6 +79,23 @@ class CamundaErrorEvent(ErrorEventDefinition):
             my_task.data[self.code_variable] = caught.get("code")
         if self.message_variable:
             my_task.data[self.message_variable] = caught.get("message")
+
+
+_update_task_data = ItemAwareEventDefinition.update_task_data
+
+
+def _update_task_data_keeping_loop_counters(self: ItemAwareEventDefinition, my_task: Any) -> None:
+    """A caught event's payload (SpiffWorkflow: the thrower's data, for errors and escalations)
+    must not carry a multi-instance instance's loop counters out of the loop: they are that
+    instance's own in Camunda. The catching task keeps its own counters, or has none."""
+    own = {name: my_task.data[name] for name in MI_COUNTERS if name in my_task.data}
+    _update_task_data(self, my_task)
+    for name in MI_COUNTERS:
+        my_task.data.pop(name, None)
+    my_task.data.update(own)
+
+
+ItemAwareEventDefinition.update_task_data = _update_task_data_keeping_loop_counters
 
 
 def thrown_error(code: str, message: str, variables: dict[str, Any]) -> BpmnEvent:

@@ -54,6 +54,7 @@ from SpiffWorkflow.camunda.parser.task_spec import (
 from SpiffWorkflow.camunda.specs.multiinstance_task import SequentialMultiInstanceTask
 
 from engine import timer_schedule, timer_start
+from engine.bpmn_normalize import local_ref
 from engine.call_activity import CamundaCallActivity, create_call_activity
 from engine.decision_task import DecisionTask, decision_ref
 from engine.decision_task import refusals as decision_refusals
@@ -76,6 +77,7 @@ from engine.specs import (
 )
 
 CAMUNDA = f"{{{CAMUNDA_MODEL_NS}}}"
+NS = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL"}
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 MAX_RESOURCE_BYTES = 10 * 1024 * 1024
 
@@ -390,11 +392,16 @@ class EngineEventDefinitionParser(CamundaEventDefinitionParser):
     def parse_error_event(self, error_event):
         """Errors with Camunda's camunda:errorCodeVariable / camunda:errorMessageVariable."""
         base = super().parse_error_event(error_event)
+        ref = local_ref(error_event, "errorRef")
+        root = error_event.getroottree().getroot()
+        errors = root.xpath("//bpmn:error[@id=$ref]", ref=ref, namespaces=NS)
         return CamundaErrorEvent(
             base.name,
             base.code,
             code_variable=error_event.get(f"{CAMUNDA}errorCodeVariable"),
             message_variable=error_event.get(f"{CAMUNDA}errorMessageVariable"),
+            # <bpmn:error camunda:errorMessage="…">: what an error end event throws (may be ${…})
+            error_message=errors[0].get(f"{CAMUNDA}errorMessage") if errors and ref else None,
             description=base.description,
         )
 

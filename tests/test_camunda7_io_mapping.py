@@ -351,3 +351,51 @@ def test_a_gateway_no_flow_can_leave_fails_with_camundas_words_naming_it(engine)
     deploy_inline(engine, "route", body)
     with pytest.raises(ProcessError, match="No outgoing sequence flow for the element with id 'Route'"):
         engine.start("route", business_key="G-1", variables={"amount": 5})
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+ERROR_SUBPROCESS = (
+    '<bpmn:startEvent id="Start"/><bpmn:sequenceFlow id="F1" sourceRef="Start" targetRef="Check"/>'
+    '<bpmn:subProcess id="Check">{loop}<bpmn:startEvent id="InnerStart"/>'
+    '<bpmn:sequenceFlow id="I1" sourceRef="InnerStart" targetRef="Fail"/>'
+    '<bpmn:endEvent id="Fail"><bpmn:errorEventDefinition errorRef="Rejected"/></bpmn:endEvent>'
+    "</bpmn:subProcess>"
+    '<bpmn:boundaryEvent id="Caught" attachedToRef="Check"><bpmn:errorEventDefinition errorRef="Rejected" '
+    'camunda:errorCodeVariable="code" camunda:errorMessageVariable="reason"/></bpmn:boundaryEvent>'
+    '<bpmn:sequenceFlow id="F2" sourceRef="Caught" targetRef="Fix"/><bpmn:userTask id="Fix"/>'
+)
+
+
+def _with_error(body: str, message: str) -> bytes:
+    error = f'<bpmn:error id="Rejected" errorCode="REJECTED" camunda:errorMessage="{message}"/>'
+    return _process(body).replace(b"</bpmn:process>", f"</bpmn:process>{error}".encode())
+
+
+@pytest.mark.parametrize(
+    ("message", "variables", "expected"),
+    [
+        ("The card was declined", {}, "The card was declined"),
+        ("${why}", {"why": "Over the limit"}, "Over the limit"),  # an expression, evaluated when thrown
+    ],
+)
+def test_an_error_end_event_throws_its_errors_message_to_the_catching_boundary(
+    engine, message, variables, expected
+):
+    deploy(engine.session_factory, {"err.bpmn": _with_error(ERROR_SUBPROCESS.format(loop=""), message)})
+    started = engine.start("refused", business_key="ER-1", variables=variables)
+
+    assert engine.variables(started.id) == {**variables, "code": "REJECTED", "reason": expected}
+
+
+def test_an_error_out_of_a_multi_instance_subprocess_leaves_no_loop_counters_behind(engine):
+    loop = (
+        "<bpmn:multiInstanceLoopCharacteristics><bpmn:loopCardinality>3</bpmn:loopCardinality>"
+        "</bpmn:multiInstanceLoopCharacteristics>"
+    )
+    deploy(engine.session_factory, {"err.bpmn": _with_error(ERROR_SUBPROCESS.format(loop=loop), "No")})
+    started = engine.start("refused", business_key="ER-2")
+
+    assert open_tasks(engine, started.id)[0].element_id == "Fix"
+    assert engine.variables(started.id) == {"code": "REJECTED", "reason": "No"}
