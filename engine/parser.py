@@ -427,12 +427,6 @@ class EngineStartEventParser(EngineEventDefinitionParser, StartEventParser):
     """
 
     def create_task(self):
-        definition = implemented_message_event(self.node)
-        if definition is not None:  # served like a service task, then the path ends (Camunda 7)
-            call = parse_service_call(self.node, definition)
-            task = ExternalServiceTask(self.spec, self.bpmn_id, call=call, **self.bpmn_attributes)
-            task.connect(self.spec.end)
-            return task
         event_definition = self.get_event_definition(
             [
                 MESSAGE_EVENT_XPATH,
