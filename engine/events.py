@@ -31,7 +31,7 @@ from SpiffWorkflow.util.task import TaskIterator, TaskState
 
 import engine.spiff_patches  # noqa: F401  (the engine loop fix travels with the engine's specs)
 from engine.expressions import is_expression, render, to_text
-from engine.specs import MI_COUNTERS
+from engine.specs import loop_counters_kept
 
 
 class CamundaErrorEvent(ErrorEventDefinition):
@@ -88,11 +88,8 @@ def _update_task_data_keeping_loop_counters(self: ItemAwareEventDefinition, my_t
     """A caught event's payload (SpiffWorkflow: the thrower's data, for errors and escalations)
     must not carry a multi-instance instance's loop counters out of the loop: they are that
     instance's own in Camunda. The catching task keeps its own counters, or has none."""
-    own = {name: my_task.data[name] for name in MI_COUNTERS if name in my_task.data}
-    _update_task_data(self, my_task)
-    for name in MI_COUNTERS:
-        my_task.data.pop(name, None)
-    my_task.data.update(own)
+    with loop_counters_kept(my_task.data):
+        _update_task_data(self, my_task)
 
 
 ItemAwareEventDefinition.update_task_data = _update_task_data_keeping_loop_counters

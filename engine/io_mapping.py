@@ -105,13 +105,18 @@ def leave_scope(task: Any, outputs: tuple[Parameter, ...]) -> None:
     """Evaluate the outputs in the task's scope, drop its locals, then set the outputs outside."""
     data = task.data
     values = {p.name: p.resolve(data) for p in outputs}
-    for name, (had, outer) in task.internal_data.pop(SHADOWED, {}).items():
+    _unshadow(data, task.internal_data.pop(SHADOWED, {}))
+    task.internal_data.pop(LOCALS, None)
+    data.update(values)
+
+
+def _unshadow(data: dict[str, Any], shadowed: Mapping[str, list[Any]]) -> None:
+    """Put back the values a scope's locals hid, and drop the locals that hid nothing."""
+    for name, (had, outer) in shadowed.items():
         if had:
             data[name] = outer
         else:
             data.pop(name, None)
-    task.internal_data.pop(LOCALS, None)
-    data.update(values)
 
 
 _update_hook = TaskSpec._update_hook
@@ -158,11 +163,7 @@ def process_scope_data(task: Any) -> dict[str, Any]:
 
 
 def _restore_outer(data: dict[str, Any], scope: Any) -> None:
-    for name, (had, outer) in scope.internal_data.get(SHADOWED, {}).items():
-        if had:
-            data[name] = outer
-        else:
-            data.pop(name, None)
+    _unshadow(data, scope.internal_data.get(SHADOWED, {}))
     parent = scope.parent
     if parent is not None and isinstance(parent.task_spec, LoopTask):
         for name in MI_COUNTERS:

@@ -8,6 +8,8 @@ and durations can run in business time) and message payloads merged into variabl
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -284,16 +286,10 @@ class CamundaScopeMerge:
     """
 
     def merge_child(self, workflow, child):
-        my_task = child.parent
         # The loop variables are the instance's own: an instance's merge must not leave its
         # loopCounter on the body (and from there in the process, after the loop).
-        outer = {name: my_task.data[name] for name in MI_COUNTERS if name in my_task.data}
-        try:
+        with loop_counters_kept(child.parent.data):
             self._merge_child(workflow, child)
-        finally:
-            for name in MI_COUNTERS:
-                my_task.data.pop(name, None)
-            my_task.data.update(outer)
 
     def _merge_child(self, workflow, child):
         my_task = child.parent
@@ -324,14 +320,9 @@ class CamundaScopeMerge:
         }
         # Held on the body while the child inherits its data, so the instance's input
         # parameters (engine.io_mapping) already see them, as in Camunda.
-        held = {name: my_task.data[name] for name in counters if name in my_task.data}
-        my_task.data.update(counters)
-        try:
+        with loop_counters_kept(my_task.data):
+            my_task.data.update(counters)
             super().create_child(my_task, item, key_or_index)
-        finally:
-            for name in counters:
-                my_task.data.pop(name, None)
-            my_task.data.update(held)
         child = [c for c in my_task.children if c.task_spec.name == self.task_spec][-1]
         child.data.update(counters)
 
@@ -408,6 +399,19 @@ def cardinality_refusal(instance_id: str, task) -> CardinalityTooLargeError | No
 
 
 MI_COUNTERS = frozenset({"nrOfInstances", "nrOfCompletedInstances", "nrOfActiveInstances", "loopCounter"})
+
+
+@contextmanager
+def loop_counters_kept(data: dict[str, Any]) -> Iterator[None]:
+    """Whatever happens inside, `data` leaves with the loop counters it came in with (or none):
+    they belong to one multi-instance instance, never to what merges into or catches from it."""
+    own = {name: data[name] for name in MI_COUNTERS if name in data}
+    try:
+        yield
+    finally:
+        for name in MI_COUNTERS:
+            data.pop(name, None)
+        data.update(own)
 
 
 class EngineParallelMultiInstance(CamundaScopeMerge, ParallelMultiInstanceTask):
