@@ -66,34 +66,15 @@ class ExecutionView(Mapping[str, Any]):
     def __init__(self, variables: Mapping[str, Any]) -> None:
         self._variables = variables
 
-    def _properties(self) -> dict[str, Any]:
-        step, task = _STEP.get(), _TASK.get()
-        spec = getattr(task, "task_spec", None)
-        activity = getattr(spec, "bpmn_id", None)
-        instance_id = step.instance_id if step else None
-        return {
-            "processBusinessKey": step.business_key if step else None,
-            "businessKey": step.business_key if step else None,
-            "processInstanceId": instance_id,
-            "id": instance_id,
-            "processDefinitionId": step.definition_id if step else None,
-            "currentActivityId": activity,
-            "currentActivityName": getattr(spec, "bpmn_name", None) if spec is not None else None,
-            "activityInstanceId": f"{activity}:{task.id}" if activity else None,
-            "tenantId": None,
-            "eventName": None,
-            "variables": dict(self._variables),
-            "variableNames": sorted(self._variables),
-        }
-
     def __getitem__(self, key: str) -> Any:
-        return self._properties()[key]
+        """One property, computed alone: `execution.processBusinessKey` must not copy every variable."""
+        return _PROPERTIES[key](self._variables, _STEP.get(), _TASK.get())
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._properties())
+        return iter(_PROPERTIES)
 
     def __len__(self) -> int:
-        return len(self._properties())
+        return len(_PROPERTIES)
 
     def __repr__(self) -> str:
         return "execution"
@@ -121,6 +102,27 @@ class ExecutionView(Mapping[str, Any]):
         target = getattr(task, "data", None) if task is not None else _writable(self._variables)
         if target is not None:
             target.pop(name, None)
+
+
+def _activity(task: Any) -> str | None:
+    return getattr(getattr(task, "task_spec", None), "bpmn_id", None)
+
+
+#: DelegateExecution's properties: name -> value from (variables, the step, the evaluating task).
+_PROPERTIES: dict[str, Callable[[Mapping[str, Any], StepIdentity | None, Any], Any]] = {
+    "processBusinessKey": lambda _v, step, _t: step.business_key if step else None,
+    "businessKey": lambda _v, step, _t: step.business_key if step else None,
+    "processInstanceId": lambda _v, step, _t: step.instance_id if step else None,
+    "id": lambda _v, step, _t: step.instance_id if step else None,
+    "processDefinitionId": lambda _v, step, _t: step.definition_id if step else None,
+    "currentActivityId": lambda _v, _s, task: _activity(task),
+    "currentActivityName": lambda _v, _s, task: getattr(getattr(task, "task_spec", None), "bpmn_name", None),
+    "activityInstanceId": lambda _v, _s, task: f"{_activity(task)}:{task.id}" if _activity(task) else None,
+    "tenantId": lambda _v, _s, _t: None,
+    "eventName": lambda _v, _s, _t: None,
+    "variables": lambda variables, _s, _t: dict(variables),
+    "variableNames": lambda variables, _s, _t: sorted(variables),
+}
 
 
 def _writable(variables: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -199,22 +199,28 @@ def service_inputs(task: Any, call: Any) -> dict[str, Any]:
 
 
 def apply_service_result(
-    task: Any, call: Any, variables: Mapping[str, Any], local: Mapping[str, Any] | None = None
+    task: Any,
+    call: Any,
+    variables: Mapping[str, Any],
+    local: Mapping[str, Any] | None = None,
+    seen: Mapping[str, Any] | None = None,
 ) -> None:
     """Set what a handler or worker returned, as Camunda 7's setVariables does, then the outputs.
 
     `variables` reach the process (a name the task's inputs declared stays local, as setVariable
     sets where the variable lives); `local` (REST localVariables) only feeds the output mapping.
-    The output parameters are evaluated in the task's scope and set last.
+    The output parameters are evaluated in the task's scope and set last. `seen` is what
+    `service_inputs` gave the handler in this same step, so the inputs are not evaluated twice.
     """
-    inputs = {p.name for p in call.inputs}
+    input_names = {p.name for p in call.inputs}
     if call.outputs:
-        scope = {**service_inputs(task, call), **(local or {}), **variables}
+        inputs = seen if seen is not None else service_inputs(task, call)
+        scope = {**inputs, **(local or {}), **variables}
         with evaluating_for(task):
             mapped = {p.name: p.resolve(scope) for p in call.outputs}
     else:
         mapped = {}
-    task.data.update({name: value for name, value in variables.items() if name not in inputs})
+    task.data.update({name: value for name, value in variables.items() if name not in input_names})
     task.data.update(mapped)
 
 

@@ -338,7 +338,7 @@ class JobsMixin:
         if isinstance(outputs, BpmnError):
             return self._inline_bpmn_error(task, ctx, row, outputs, attempt)
         elapsed_ms = (self.now() - started).total_seconds() * 1000
-        apply_service_result(task, call, outputs)
+        apply_service_result(task, call, outputs, seen=inputs)
         if not fresh:
             self._settle_job(row, ctx, attempt=attempt)
         called = ctx.record(

@@ -11,7 +11,7 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import literal, select
 
 from engine.definition_state import check_startable
 from engine.errors import (
@@ -70,8 +70,9 @@ class MessagesMixin:
         variables = dict(variables or {})
         keys = dict(correlation_keys or {})
         with self.session_factory() as session:
+            # The variables (a JSON document per instance) are read only when keys must match them.
             stmt = (
-                select(MessageSubscription.instance_id, Instance.variables)
+                select(MessageSubscription.instance_id, Instance.variables if keys else literal(None))
                 .join(Instance, Instance.id == MessageSubscription.instance_id)
                 .where(
                     MessageSubscription.message_name == message_name, MessageSubscription.status == "waiting"
