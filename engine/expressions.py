@@ -9,7 +9,8 @@ compare, calculate and call a short list of functions, never reach the interpret
 
 JUEL keeps Camunda's meaning: operator precedence, `x.y` reading a map key (null when
 it is absent), `empty`, and EL's coercions in comparisons and boolean operators, so a
-form value "1500" compares with 1000 and a string "false" is false.
+form value "1500" compares with 1000 and a string "false" is false. Reading JUEL into a
+tree is engine.juel's job; this module checks, sandboxes, compiles and evaluates.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ import difflib
 import functools
 import keyword
 import operator
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from engine.errors import EngineError
 from engine.execution_view import EXECUTION_METHODS, ExecutionUnavailable, current_user, now, with_execution
+from engine.juel import LITERAL_NAMES, MAX_DEPTH, OPENING, JuelParser, JuelSyntax, load_name, tokenize
 
 #: Longest expression text accepted. With the size limits below it bounds what one
 #: expression can allocate (a few tens of MB in the worst case).
@@ -38,8 +39,6 @@ MAX_TEXT_LENGTH = 1_000_000
 #: Largest integer exponent, and largest integer (in bits) `**` and `*` may build.
 MAX_EXPONENT = 1000
 MAX_INT_BITS = 100_000
-#: Deepest nesting of brackets and operators.
-MAX_DEPTH = 100
 
 FUNCTION_PREFIX = "_fn_"
 
@@ -424,8 +423,6 @@ _HELPERS: dict[str, Any] = {
     "_bool": to_boolean,
 }
 
-_LITERAL_NAMES = {"null": None, "true": True, "false": False}
-
 
 class Functions:
     """The functions expressions may call: the safe built-ins plus any the engine adds.
@@ -440,7 +437,7 @@ class Functions:
     def __init__(self, extra: Mapping[str, Callable[..., Any]] | None = None) -> None:
         table = dict(SAFE_FUNCTIONS)
         for name, func in (extra or {}).items():
-            if not name.isidentifier() or keyword.iskeyword(name) or name in _LITERAL_NAMES:
+            if not name.isidentifier() or keyword.iskeyword(name) or name in LITERAL_NAMES:
                 raise ExpressionFunctionError(name, "it is not a plain identifier")
             if name.startswith("_"):
                 raise ExpressionFunctionError(name, "names starting with '_' are reserved for the sandbox")
@@ -456,325 +453,6 @@ class Functions:
 
 
 DEFAULT_FUNCTIONS = Functions()
-
-
-# ------------------------------------------------------------------- JUEL -> Python
-
-
-class _JuelSyntax(Exception):
-    def __init__(self, message: str, pos: int) -> None:
-        super().__init__(message)
-        self.message, self.pos = message, pos
-
-
-class _Token(NamedTuple):
-    kind: str  # number | string | name | op | end
-    value: Any
-    text: str
-    pos: int
-
-
-_NUMBER = re.compile(r"\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
-_NAME = re.compile(r"[^\W\d]\w*")
-_OPERATORS = ("&&", "||", "==", "!=", "<=", ">=", "<", ">", "!", "+", "-", "*", "/", "%", "?", ":", ".", ",")
-_BRACKETS = "()[]{}"
-_WORD_OPERATORS = {
-    "and": "&&",
-    "or": "||",
-    "not": "!",
-    "eq": "==",
-    "ne": "!=",
-    "lt": "<",
-    "gt": ">",
-    "le": "<=",
-    "ge": ">=",
-    "div": "/",
-    "mod": "%",
-}
-_CONSTANTS = {**_LITERAL_NAMES, "True": True, "False": False, "None": None}
-_MISTAKES = {"=": "use '==' (or 'eq') to compare", "&": "use '&&' (or 'and')", "|": "use '||' (or 'or')"}
-_OPENING = re.compile(r"(?<!\\)[$#]\{")
-
-
-def _read_string(text: str, pos: int) -> tuple[str, int]:
-    quote, i, out = text[pos], pos + 1, []
-    while i < len(text):
-        char = text[i]
-        if char == "\\" and i + 1 < len(text) and text[i + 1] in "\\'\"":
-            out.append(text[i + 1])
-            i += 2
-        elif char == quote:
-            return "".join(out), i + 1
-        else:
-            out.append(char)
-            i += 1
-    raise _JuelSyntax("a text literal is missing its closing quote", pos)
-
-
-def _tokenize(text: str, pos: int = 0, *, closing_brace: bool = False) -> tuple[list[_Token], int]:
-    """Split JUEL into tokens; with closing_brace, stop after the '}' that ends a ${...}.
-
-    Quoted text is read as one token, so operators inside quotes stay literal.
-    """
-    tokens: list[_Token] = []
-    depth = 0
-    while True:
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-        if pos >= len(text):
-            if closing_brace:
-                raise _JuelSyntax("the closing '}' is missing", pos)
-            tokens.append(_Token("end", None, "the end", pos))
-            return tokens, pos
-        char = text[pos]
-        if char in "'\"":
-            value, end = _read_string(text, pos)
-            tokens.append(_Token("string", value, text[pos:end], pos))
-            pos = end
-        elif match := _NUMBER.match(text, pos):
-            literal = match.group()
-            value = float(literal) if any(c in literal for c in ".eE") else int(literal)
-            tokens.append(_Token("number", value, literal, pos))
-            pos = match.end()
-        elif match := _NAME.match(text, pos):
-            word = match.group()
-            kind, value = ("op", _WORD_OPERATORS[word]) if word in _WORD_OPERATORS else ("name", word)
-            tokens.append(_Token(kind, value, word, pos))
-            pos = match.end()
-        elif char in _BRACKETS:
-            if char == "}" and depth == 0 and closing_brace:
-                tokens.append(_Token("end", None, "the end", pos))
-                return tokens, pos + 1
-            depth += 1 if char == "{" else -1 if char == "}" else 0
-            tokens.append(_Token("op", char, char, pos))
-            pos += 1
-        else:
-            op = next((op for op in _OPERATORS if text.startswith(op, pos)), None)
-            if op is None and closing_brace:
-                op = char  # only looking for the end here; the body is parsed (JUEL or Python) later
-            elif op is None:
-                hint = _MISTAKES.get(char)
-                raise _JuelSyntax(f"unexpected {char!r}" + (f"; {hint}" if hint else ""), pos)
-            tokens.append(_Token("op", op, op, pos))
-            pos += len(op)
-
-
-_LEVELS: tuple[tuple[str, ...], ...] = (
-    ("||",),
-    ("&&",),
-    ("==", "!="),
-    ("<", ">", "<=", ">=", "in", "not in"),
-    ("+", "-"),
-    ("*", "/", "%"),
-)
-_COMPARE_OPS: dict[str, type[ast.cmpop]] = {
-    "==": ast.Eq,
-    "!=": ast.NotEq,
-    "<": ast.Lt,
-    "<=": ast.LtE,
-    ">": ast.Gt,
-    ">=": ast.GtE,
-    "in": ast.In,
-    "not in": ast.NotIn,
-}
-_ARITHMETIC_OPS: dict[str, type[ast.operator]] = {
-    "+": ast.Add,
-    "-": ast.Sub,
-    "*": ast.Mult,
-    "/": ast.Div,
-    "%": ast.Mod,
-}
-
-
-def _load(name: str) -> ast.Name:
-    return ast.Name(id=name, ctx=ast.Load())
-
-
-class _JuelParser:
-    """Recursive descent over JUEL's grammar, building the equivalent Python syntax tree.
-
-    Building a tree (not pasting text) keeps JUEL's precedence: `!a == b` is `(not a) == b`.
-    """
-
-    def __init__(self, tokens: list[_Token]) -> None:
-        self.tokens, self.i, self.depth = tokens, 0, 0
-
-    @property
-    def tok(self) -> _Token:
-        return self.tokens[self.i]
-
-    def take(self) -> _Token:
-        tok = self.tokens[self.i]
-        if tok.kind != "end":
-            self.i += 1
-        return tok
-
-    def at(self, *ops: str) -> bool:
-        return self.tok.kind == "op" and self.tok.value in ops
-
-    def expect(self, op: str, context: str) -> None:
-        if not self.at(op):
-            raise _JuelSyntax(f"expected {op!r} {context}, found {self.tok.text!r}", self.tok.pos)
-        self.take()
-
-    def nest(self) -> None:
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise _JuelSyntax("it is nested too deeply", self.tok.pos)
-
-    def parse(self) -> ast.expr:
-        node = self.ternary()
-        if self.tok.kind != "end":
-            raise _JuelSyntax(f"unexpected {self.tok.text!r}", self.tok.pos)
-        return node
-
-    def ternary(self) -> ast.expr:
-        self.nest()
-        node = self.binary(0)
-        if self.at("?"):
-            self.take()
-            body = self.ternary()
-            self.expect(":", "in a ?: choice")
-            node = ast.IfExp(test=node, body=body, orelse=self.ternary())
-        self.depth -= 1
-        return node
-
-    def binary_op(self, level: int) -> str | None:
-        ops = _LEVELS[level]
-        if self.tok.kind == "op" and self.tok.value in ops:
-            return self.take().value
-        if "in" in ops and self.tok.kind == "name" and self.tok.value == "in":
-            self.take()
-            return "in"
-        nxt = self.tokens[self.i + 1] if self.i + 1 < len(self.tokens) else None
-        if "in" in ops and self.tok.text == "not" and nxt is not None and nxt.value == "in":
-            self.take(), self.take()
-            return "not in"
-        return None
-
-    def binary(self, level: int) -> ast.expr:
-        if level == len(_LEVELS):
-            return self.unary()
-        left = self.binary(level + 1)
-        while (op := self.binary_op(level)) is not None:
-            if self.tok.kind == "end":
-                raise _JuelSyntax(f"expected a value after {op!r}", self.tok.pos)
-            right = self.binary(level + 1)
-            if op in ("||", "&&"):
-                kind = ast.Or if op == "||" else ast.And
-                values = left.values if isinstance(left, ast.BoolOp) and isinstance(left.op, kind) else [left]
-                left = ast.BoolOp(op=kind(), values=[*values, right])
-            elif op in _COMPARE_OPS:
-                left = ast.Compare(left=left, ops=[_COMPARE_OPS[op]()], comparators=[right])
-            else:
-                left = ast.BinOp(left=left, op=_ARITHMETIC_OPS[op](), right=right)
-        return left
-
-    def unary(self) -> ast.expr:
-        tok = self.tok
-        if self.at("!", "-") or (tok.kind == "name" and tok.value == "empty"):
-            self.nest()
-            self.take()
-            if self.tok.kind == "end":
-                raise _JuelSyntax(f"expected a value after {tok.text!r}", self.tok.pos)
-            operand = self.unary()
-            self.depth -= 1
-            if tok.value == "!":
-                return ast.UnaryOp(op=ast.Not(), operand=operand)
-            if tok.value == "-":
-                return ast.UnaryOp(op=ast.USub(), operand=operand)
-            return ast.Call(func=_load("is_empty"), args=[operand], keywords=[])
-        return self.postfix(self.primary())
-
-    def postfix(self, node: ast.expr) -> ast.expr:
-        while True:
-            if self.at("."):
-                self.take()
-                tok = self.take()
-                if tok.kind not in ("name", "op") or not str(tok.text).isidentifier():
-                    raise _JuelSyntax(f"expected a field name after '.', found {tok.text!r}", tok.pos)
-                name = tok.text
-                if self.at("("):
-                    if keyword.iskeyword(name):
-                        raise _JuelSyntax(f"'.{name}()' is not a method expressions can call", tok.pos)
-                    func = ast.Attribute(value=node, attr=name, ctx=ast.Load())
-                    node = ast.Call(func=func, args=self.arguments(), keywords=[])
-                elif keyword.iskeyword(name):
-                    node = ast.Subscript(value=node, slice=ast.Constant(name), ctx=ast.Load())
-                else:
-                    node = ast.Attribute(value=node, attr=name, ctx=ast.Load())
-            elif self.at("["):
-                self.take()
-                index = self.ternary()
-                self.expect("]", "to close '['")
-                node = ast.Subscript(value=node, slice=index, ctx=ast.Load())
-            else:
-                return node
-
-    def arguments(self) -> list[ast.expr]:
-        self.expect("(", "before arguments")
-        return self.items(")")
-
-    def items(self, close: str) -> list[ast.expr]:
-        items: list[ast.expr] = []
-        while not self.at(close):
-            items.append(self.ternary())
-            if not self.at(close):
-                self.expect(",", f"or {close!r} between items")
-        self.take()
-        return items
-
-    def primary(self) -> ast.expr:
-        tok = self.tok
-        if tok.kind in ("number", "string"):
-            self.take()
-            return ast.Constant(tok.value)
-        if tok.kind == "name":
-            self.take()
-            if tok.value in _CONSTANTS:
-                return ast.Constant(_CONSTANTS[tok.value])
-            if keyword.iskeyword(tok.value) or tok.value in ("empty", "instanceof"):
-                raise _JuelSyntax(f"unexpected {tok.text!r}", tok.pos)
-            if self.at("("):
-                return ast.Call(func=_load(tok.value), args=self.arguments(), keywords=[])
-            return _load(tok.value)
-        if self.at("("):
-            self.take()
-            node = self.ternary()
-            self.expect(")", "to close '('")
-            return node
-        if self.at("["):
-            self.take()
-            return ast.List(elts=self.items("]"), ctx=ast.Load())
-        if self.at("{"):
-            return self.braces()
-        found = "nothing" if tok.kind == "end" else repr(tok.text)
-        raise _JuelSyntax(f"expected a value, found {found}", tok.pos)
-
-    def braces(self) -> ast.expr:
-        self.take()
-        if self.at("}"):
-            self.take()
-            return ast.Dict(keys=[], values=[])
-        first = self.ternary()
-        if not self.at(":"):
-            return ast.Set(elts=[first, *self.rest_of_set()])
-        keys, values = [first], []
-        while True:
-            self.expect(":", "between a key and its value")
-            values.append(self.ternary())
-            if self.at("}"):
-                self.take()
-                return ast.Dict(keys=keys, values=values)
-            self.expect(",", "or '}' between entries")
-            keys.append(self.ternary())
-
-    def rest_of_set(self) -> list[ast.expr]:
-        if self.at("}"):
-            self.take()
-            return []
-        self.expect(",", "or '}' between items")
-        return self.items("}")
 
 
 # ---------------------------------------------------------------------- validation
@@ -1002,11 +680,11 @@ class _Literals(ast.NodeTransformer):
     """Plain Python may spell JUEL's null/true/false too."""
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
-        return ast.Constant(_LITERAL_NAMES[node.id]) if node.id in _LITERAL_NAMES else node
+        return ast.Constant(LITERAL_NAMES[node.id]) if node.id in LITERAL_NAMES else node
 
 
 def _call(helper: str, *args: ast.expr) -> ast.Call:
-    return ast.Call(func=_load(helper), args=list(args), keywords=[])
+    return ast.Call(func=load_name(helper), args=list(args), keywords=[])
 
 
 class _Sandbox(ast.NodeTransformer):
@@ -1023,7 +701,7 @@ class _Sandbox(ast.NodeTransformer):
         args = [self.visit(arg) for arg in node.args]
         keywords = [ast.keyword(arg=kw.arg, value=self.visit(kw.value)) for kw in node.keywords]
         if isinstance(node.func, ast.Name):
-            return ast.Call(func=_load(FUNCTION_PREFIX + node.func.id), args=args, keywords=keywords)
+            return ast.Call(func=load_name(FUNCTION_PREFIX + node.func.id), args=args, keywords=keywords)
         attribute = node.func
         assert isinstance(attribute, ast.Attribute)
         return _call("_method", self.visit(attribute.value), ast.Constant(attribute.attr), *args)
@@ -1114,8 +792,8 @@ class Expression:
 
 
 def _juel_to_python(body: str) -> str:
-    tokens, _ = _tokenize(body)
-    return ast.unparse(_JuelParser(tokens).parse())
+    tokens, _ = tokenize(body)
+    return ast.unparse(JuelParser(tokens).parse())
 
 
 def _translate(display: str, body: str, juel_first: bool) -> tuple[str, str]:
@@ -1131,7 +809,7 @@ def _translate(display: str, body: str, juel_first: bool) -> tuple[str, str]:
                 return _juel_to_python(body), "juel"
             ast.parse(body.strip(), mode="eval")
             return body.strip(), "python"
-        except _JuelSyntax as err:
+        except JuelSyntax as err:
             errors.append((err.pos, err.message, dialect))
         except SyntaxError as err:
             errors.append(((err.offset or 1) - 1, err.msg, dialect))
@@ -1177,10 +855,10 @@ def _placeholders(text: str) -> list[tuple[int, int]]:
     """Spans of each ${...} / #{...} in text; the end is found by the tokenizer, so quotes and
     map literals may contain '}'."""
     spans, pos = [], 0
-    while match := _OPENING.search(text, pos):
+    while match := OPENING.search(text, pos):
         try:
-            _, end = _tokenize(text, match.end(), closing_brace=True)
-        except _JuelSyntax as err:
+            _, end = tokenize(text, match.end(), closing_brace=True)
+        except JuelSyntax as err:
             raise ExpressionSyntaxError(text[match.start() :], err.message) from None
         spans.append((match.start(), end))
         pos = end
@@ -1228,7 +906,7 @@ def evaluate(source: str, variables: Mapping[str, Any], functions: Functions = D
 
 def is_expression(text: Any) -> bool:
     """True if text holds a ${...} or #{...} placeholder (a backslash before '$' escapes it)."""
-    return isinstance(text, str) and _OPENING.search(text) is not None
+    return isinstance(text, str) and OPENING.search(text) is not None
 
 
 # ------------------------------------------------------------------------ templates
