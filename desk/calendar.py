@@ -32,21 +32,31 @@ instead of subtracting datetimes. The rules, in one place:
 Everything is interval arithmetic over per-year tables (each day's working
 spans as UTC microseconds, prefix sums of working time, the working days),
 built lazily per calendar and year, so a 90-day span costs a few bisections,
-never a walk over minutes.
+never a walk over minutes. Those tables live in desk.calendar_index.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from desk.calendar_index import (
+    DAY_MINUTES,
+    ONE_US,
+    US_PER_MINUTE,
+    CalendarIndex,
+    CalendarRangeError,
+    DayIntervals,
+    Interval,
+    YearTable,
+    index_of,
+)
 from desk.errors import DeskError
 
 __all__ = [
@@ -72,17 +82,8 @@ __all__ = [
 
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WEEKDAY_TITLES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_DAY_MINUTES = 1440
-_US = timedelta(microseconds=1)
-_US_PER_MINUTE = 60_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_EPOCH_ORDINAL = _EPOCH.toordinal()
-_DAY_US = 86_400_000_000
 _HHMM = re.compile(r"([0-9]{1,2}):([0-9]{2})")
 _SPEC_PART = re.compile(r"([0-9]+)([dhm])")
-
-Interval = tuple[int, int]
-DayIntervals = tuple[Interval, ...]
 
 
 class InvalidCalendarError(DeskError, ValueError):
@@ -114,17 +115,6 @@ class InvalidDurationSpecError(DeskError, ValueError):
     def __init__(self, spec: object, part: str, problem: str) -> None:
         self.spec, self.part = spec, part
         super().__init__(f"Duration spec {spec!r}: {problem}")
-
-
-class CalendarRangeError(DeskError, OverflowError):
-    """A working-time computation left the years a datetime (and its time zone shift) can hold."""
-
-    def __init__(self, calendar: str, year: int) -> None:
-        self.calendar, self.year = calendar, year
-        super().__init__(
-            f"Calendar {calendar!r}: the computation reaches the year {year}, outside the years 2-9998 "
-            f"it supports; use a shorter duration or a nearer date."
-        )
 
 
 class DurationSpec(NamedTuple):
@@ -166,7 +156,7 @@ def _normalize_day(name: str, weekday: int, raw: object) -> DayIntervals:
             )
         start, end = item
         for bound in (start, end):
-            if isinstance(bound, bool) or not isinstance(bound, int) or not 0 <= bound <= _DAY_MINUTES:
+            if isinstance(bound, bool) or not isinstance(bound, int) or not 0 <= bound <= DAY_MINUTES:
                 raise InvalidCalendarError(
                     name, f"{title} interval {item!r} has bound {bound!r}; use whole minutes 0 to 1440."
                 )
@@ -274,7 +264,7 @@ def _minute_from_data(name: str, weekday: int, raw: object) -> Any:
     if isinstance(raw, str):
         match = _HHMM.fullmatch(raw.strip())
         hours, minutes = (int(match.group(1)), int(match.group(2))) if match else (-1, -1)
-        if match is None or minutes > 59 or hours * 60 + minutes > _DAY_MINUTES:
+        if match is None or minutes > 59 or hours * 60 + minutes > DAY_MINUTES:
             raise InvalidCalendarError(
                 name, f"{_WEEKDAY_TITLES[weekday]} time {raw!r} is not HH:MM between 00:00 and 24:00."
             )
@@ -404,7 +394,7 @@ def _weekdays(day: DayIntervals) -> tuple[DayIntervals, ...]:
 DEFAULT_CALENDARS: Mapping[str, Calendar] = MappingProxyType(
     {
         "support": Calendar("support", "Europe/Moscow", _weekdays(((9 * 60, 18 * 60),))),
-        "workdays": Calendar("workdays", "Europe/Moscow", _weekdays(((0, _DAY_MINUTES),))),
+        "workdays": Calendar("workdays", "Europe/Moscow", _weekdays(((0, DAY_MINUTES),))),
     }
 )
 
@@ -451,7 +441,7 @@ def work_date_add(start: datetime, spec: str, cal: Calendar) -> datetime:
     even off-hours.
     """
     days, minutes, has_days = _parse(spec)
-    index = _index(cal)
+    index = index_of(cal)
     u = index.to_us(start)
     year, i = index.locate(start, u)
     if has_days:
@@ -459,7 +449,7 @@ def work_date_add(start: datetime, spec: str, cal: Calendar) -> datetime:
         if days:
             year, i, u = index.add_days(year, i, u, days)
     if minutes:
-        u = index.add(year, i, u, minutes * _US_PER_MINUTE)
+        u = index.add(year, i, u, minutes * US_PER_MINUTE)
     return index.from_us(u)
 
 
@@ -469,7 +459,7 @@ def working_time_between(start: datetime, end: datetime, cal: Calendar) -> timed
     Zero when `end` is not after `start`, so a reversed pair never yields
     negative working time.
     """
-    index = _index(cal)
+    index = index_of(cal)
     a, b = index.to_us(start), index.to_us(end)
     if b <= a:
         return timedelta(0)
@@ -491,7 +481,7 @@ def working_times_from_arrival(
     located once: a request's pickup and processing legs share their ends, and the legacy import
     derives them for hundreds of thousands of rows.
     """
-    index = _index(cal)
+    index = index_of(cal)
     u = index.to_us(created)
     here = index.snap(*index.locate(created, u), u)
     arrival = index.from_us(here[2])
@@ -504,7 +494,9 @@ def working_times_from_arrival(
     return arrival, legs
 
 
-def _between(index: _Index, start: tuple[_Year, int, int], end: tuple[_Year, int, int]) -> timedelta:
+def _between(
+    index: CalendarIndex, start: tuple[YearTable, int, int], end: tuple[YearTable, int, int]
+) -> timedelta:
     """working_time_between on two located instants."""
     year_a, i_a, a = start
     year_b, i_b, b = end
@@ -518,7 +510,7 @@ def _between(index: _Index, start: tuple[_Year, int, int], end: tuple[_Year, int
 
 def next_working_moment(t: datetime, cal: Calendar) -> datetime:
     """Return the earliest working moment at or after `t` (what "0d" does): a request's effective arrival."""
-    index = _index(cal)
+    index = index_of(cal)
     u = index.to_us(t)
     year, i = index.locate(t, u)
     return index.from_us(index.snap(year, i, u)[2])
@@ -531,12 +523,12 @@ def add_working_time(start: datetime, amount: timedelta, cal: Calendar) -> datet
     precision that the "Nh Nm" spec cannot express; the rule is the same as
     work_date_add's hours and minutes.
     """
-    amount_us = amount // _US
+    amount_us = amount // ONE_US
     if amount_us < 0:
         raise InvalidDurationSpecError(
             str(amount), str(amount), "working time cannot be negative; pass a duration of zero or more."
         )
-    index = _index(cal)
+    index = index_of(cal)
     u = index.to_us(start)
     if amount_us:
         year, i = index.locate(start, u)
@@ -554,7 +546,7 @@ def working_hours(d: date, cal: Calendar) -> DayIntervals:
 
     Lets the UI show "today 09:00-18:00" with the same rules the arithmetic uses.
     """
-    return _index(cal).day(d).hours
+    return index_of(cal).day(d).hours
 
 
 def to_calendar_zone(t: datetime, cal: Calendar) -> datetime:
@@ -562,7 +554,7 @@ def to_calendar_zone(t: datetime, cal: Calendar) -> datetime:
 
     One rule for naive input, shared by the SLA code's wall-clock figures.
     """
-    zone = _index(cal).zone
+    zone = index_of(cal).zone
     return t.replace(tzinfo=zone) if t.tzinfo is None else t.astimezone(zone)
 
 
@@ -598,221 +590,3 @@ def _parse_str(spec: str) -> tuple[int, int, bool]:
         amounts[unit] = int(match.group(1))
     minutes = amounts.get("h", 0) * 60 + amounts.get("m", 0)
     return amounts.get("d", 0), minutes, "d" in amounts
-
-
-# -- the per-calendar index --------------------------------------------------------------------------
-
-
-class _Day(NamedTuple):
-    """One local day: its working hours (local minutes), their instants (UTC microseconds), and
-    its UTC offset in microseconds when that is the same all day (None on a DST change day)."""
-
-    hours: DayIntervals
-    spans: tuple[tuple[int, int], ...]
-    offset: int | None
-
-
-class _Year:
-    """Lookup tables for one calendar year; day i is date.fromordinal(first + i)."""
-
-    __slots__ = ("year", "first", "days", "starts", "pref", "total", "workdays")
-
-    def __init__(self, year: int, first: int, days: list[_Day], starts: list[int]) -> None:
-        self.year, self.first, self.days, self.starts = year, first, days, starts
-        pref = [0]
-        for day in days:
-            pref.append(pref[-1] + sum(e - s for s, e in day.spans))
-        self.pref = pref  # working microseconds before day i
-        self.total = pref[-1]
-        self.workdays = [i for i, day in enumerate(days) if day.hours]
-
-
-class _Index:
-    """Lazily built per-year tables of one calendar; all arithmetic is on UTC microseconds."""
-
-    def __init__(self, cal: Calendar) -> None:
-        self.cal = cal
-        self.zone: tzinfo = ZoneInfo(cal.tz)
-        if cal.country:
-            import holidays
-
-            self.holidays = holidays.country_holidays(cal.country)
-        else:
-            self.holidays = None
-        self.years: dict[int, _Year] = {}
-
-    # conversions
-
-    def to_us(self, t: datetime) -> int:
-        if t.tzinfo is None:
-            t = t.replace(tzinfo=self.zone)
-        return (t - _EPOCH) // _US
-
-    def from_us(self, u: int) -> datetime:
-        return (_EPOCH + timedelta(microseconds=u)).astimezone(self.zone)
-
-    def wall_to_us(self, wall: datetime) -> int:
-        """Naive local wall time -> instant; a wall time skipped by DST maps to the jump itself."""
-        u = (wall.replace(tzinfo=self.zone) - _EPOCH) // _US
-        if self.from_us(u).replace(tzinfo=None) == wall:
-            return u
-        # In a gap: fold=1 maps it before the jump, fold=0 after; bisect for the jump (whole seconds).
-        lo = (wall.replace(tzinfo=self.zone, fold=1) - _EPOCH) // _US // 1_000_000
-        hi = -(-u // 1_000_000)
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if self.from_us(mid * 1_000_000).replace(tzinfo=None) >= wall:
-                hi = mid
-            else:
-                lo = mid
-        return hi * 1_000_000
-
-    # tables
-
-    def year(self, y: int) -> _Year:
-        table = self.years.get(y)
-        if table is None:
-            if not 2 <= y <= 9998:
-                raise CalendarRangeError(self.cal.name, y)
-            table = self.years[y] = self._build(y)
-        return table
-
-    def next_year(self, table: _Year) -> _Year:
-        return self.year(table.year + 1)
-
-    def day(self, d: date) -> _Day:
-        table = self.year(d.year)
-        return table.days[d.toordinal() - table.first]
-
-    def _build(self, y: int) -> _Year:
-        if self.holidays is not None:
-            # Substitutions may refer to a neighbouring year: load those first.
-            for neighbour in (y - 1, y, y + 1):
-                _ = date(neighbour, 6, 1) in self.holidays
-        first = date(y, 1, 1).toordinal()
-        last = date(y, 12, 31).toordinal()
-        midnights = [self._midnight(o) for o in range(first, last + 2)]
-        days = []
-        for i, ordinal in enumerate(range(first, last + 1)):
-            d = date.fromordinal(ordinal)
-            hours = self._hours(d)
-            spans = []
-            for start, end in hours:
-                s = midnights[i] if start == 0 else self.wall_to_us(_wall(d, start))
-                e = midnights[i + 1] if end == _DAY_MINUTES else self.wall_to_us(_wall(d, end))
-                if e > s:
-                    spans.append((s, e))
-            days.append(_Day(hours, tuple(spans), self._steady_offset(midnights[i], midnights[i + 1])))
-        return _Year(y, first, days, midnights)
-
-    def _steady_offset(self, start: int, end: int) -> int | None:
-        if end - start != _DAY_US:
-            return None
-        offset = self.from_us(start).utcoffset()
-        if offset is None or offset != self.from_us(end - 1).utcoffset():
-            return None
-        return offset // _US
-
-    def _midnight(self, ordinal: int) -> int:
-        return self.wall_to_us(datetime.fromordinal(ordinal))
-
-    def _hours(self, d: date) -> DayIntervals:
-        cal = self.cal
-        if d in cal.extra_holidays:
-            return ()
-        own = cal.intervals[d.weekday()]
-        substitute = cal.intervals[cal.substitute_weekday]
-        if d in cal.extra_working_days:
-            return own or substitute
-        if self.holidays is not None:
-            if d in self.holidays:
-                return ()
-            if d in self.holidays.weekend_workdays:
-                return own or substitute
-        return own
-
-    # arithmetic
-
-    def locate(self, t: datetime, u: int) -> tuple[_Year, int]:
-        """The table and day index of instant u (t is the same instant, used for a cheap first guess)."""
-        if t.tzinfo is not None and t.tzinfo is not self.zone:
-            t = t.astimezone(self.zone)
-        table = self.year(t.year)
-        i = t.toordinal() - table.first
-        starts = table.starts
-        while u < starts[i]:
-            if i == 0:
-                table = self.year(table.year - 1)
-                i = len(table.days)
-                starts = table.starts
-            i -= 1
-        while u >= starts[i + 1]:
-            i += 1
-            if i == len(table.days):
-                table, i = self.next_year(table), 0
-                starts = table.starts
-        return table, i
-
-    @staticmethod
-    def cum(table: _Year, i: int, u: int) -> int:
-        """Working microseconds from the start of the year to instant u on day i."""
-        total = table.pref[i]
-        for s, e in table.days[i].spans:
-            if u <= s:
-                break
-            total += (e if u > e else u) - s
-        return total
-
-    def snap(self, table: _Year, i: int, u: int) -> tuple[_Year, int, int]:
-        while True:
-            for s, e in table.days[i].spans:
-                if u < e:
-                    return table, i, s if u < s else u
-            k = bisect_right(table.workdays, i)
-            while k >= len(table.workdays):
-                table, k = self.next_year(table), 0
-            i = table.workdays[k]
-
-    def add_days(self, table: _Year, i: int, u: int, n: int) -> tuple[_Year, int, int]:
-        """Same local time of day on the n-th following working day, snapped to working time."""
-        # Local time of day in microseconds: integer arithmetic unless the day has a DST change.
-        offset = table.days[i].offset
-        if offset is not None:
-            time_of_day = u + offset - (table.first + i - _EPOCH_ORDINAL) * _DAY_US
-        else:
-            local = self.from_us(u)
-            time_of_day = (local - local.replace(hour=0, minute=0, second=0, microsecond=0)) // _US
-        k = bisect_right(table.workdays, i) + n - 1
-        while k >= len(table.workdays):
-            k -= len(table.workdays)
-            table = self.next_year(table)
-        i = table.workdays[k]
-        offset = table.days[i].offset
-        if offset is not None:
-            u = (table.first + i - _EPOCH_ORDINAL) * _DAY_US + time_of_day - offset
-        else:
-            u = self.wall_to_us(datetime.fromordinal(table.first + i) + timedelta(microseconds=time_of_day))
-        return self.snap(table, i, u)
-
-    def add(self, table: _Year, i: int, u: int, amount: int) -> int:
-        """The earliest instant at which `amount` (> 0) working microseconds have passed since u."""
-        target = self.cum(table, i, u) + amount
-        while target > table.total:
-            target -= table.total
-            table = self.next_year(table)
-        day = bisect_left(table.pref, target) - 1
-        left = target - table.pref[day]
-        for s, e in table.days[day].spans:
-            if left <= e - s:
-                return s + left
-            left -= e - s
-        raise AssertionError("prefix sums and day spans disagree")  # unreachable: pref sums these spans
-
-
-def _wall(d: date, minute: int) -> datetime:
-    return datetime(d.year, d.month, d.day, minute // 60, minute % 60)
-
-
-@functools.lru_cache(maxsize=64)
-def _index(cal: Calendar) -> _Index:
-    return _Index(cal)
