@@ -246,7 +246,7 @@ def test_a_process_whose_only_start_is_a_timer_can_still_be_started_by_hand(desk
 @pytest.mark.redis
 def test_the_scale_out_scheduler_starts_timer_start_instances_once(database_url, tmp_path):
     from tests.conftest import make_app
-    from tests.test_scale_crash import running_redis
+    from tests.service_processes import running_redis
     from web.queue import enqueue_due
 
     with running_redis(tmp_path) as redis_server:

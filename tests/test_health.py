@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from engine.store import Job
 from tests.conftest import PROJECT, make_app
-from tests.test_scale_crash import flask_process, free_port, running_redis, service_env, wait_for
+from tests.service_processes import flask_process, free_port, running_redis, service_env, wait_for
 from web import create_app
 from web.cli import deploy_paths
 from web.demo import create_user

@@ -177,8 +177,8 @@ def test_in_rq_mode_the_scheduler_sends_one_cleanup_message_in_the_window_and_a_
     from rq import Queue
 
     from tests.conftest import Clock, make_app
+    from tests.service_processes import running_redis
     from tests.test_retention import deploy_key, finished
-    from tests.test_scale_crash import running_redis
     from web.queue import QUEUES, DeskWorker, Scheduler
 
     with running_redis(tmp_path) as server:

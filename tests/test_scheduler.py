@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from engine.deploy import deploy
 from engine.store import HistoryEvent, Instance, Job, Timer, UserTask
 from tests.conftest import Clock, make_app
-from tests.test_scale_crash import flask_process, running_redis, service_env, wait_for
+from tests.service_processes import flask_process, running_redis, service_env, wait_for
 from web.queue import QUEUES, DeskWorker, Scheduler, enqueue_due, run_job, run_timer
 
 pytestmark = [pytest.mark.redis]
