@@ -28,7 +28,7 @@ from typing import Any
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -82,12 +82,14 @@ from engine.signals import (
 from engine.specs import (
     ExternalServiceTask,
 )
+from engine.step_rows import StepRows, attach, detach, load_instance, load_state, watch_flushes
+from engine.step_rows import save as save_step
 from engine.store import (
-    HistoryEvent,
     Incident,
     Instance,
     InstanceStatus,
     JobStatus,
+    ProcessDefinition,
     is_postgres,
 )
 from engine.timer_start import take_start_event
@@ -111,21 +113,19 @@ __all__ = [
 ]
 
 
+_DEFINITION = ProcessDefinition.__table__
+# The version `start(key)` runs: the latest, and whether it is suspended, in one indexed read.
+_LATEST_VERSION = (
+    select(_DEFINITION.c.id, _DEFINITION.c.suspended)
+    .where(_DEFINITION.c.key == bindparam("key"))
+    .order_by(_DEFINITION.c.version.desc())
+    .limit(1)
+)
+
+
 def _start_result(inst: Instance) -> StartResult:
     ended = inst.status != InstanceStatus.RUNNING.value
     return StartResult(inst.id, inst.definition_id, inst.business_key, ended, inst.status)
-
-
-def _history_row(event: HistoryEvent) -> dict[str, Any]:
-    return {
-        "instance_id": event.instance_id,
-        "at": event.at,
-        "kind": event.kind,
-        "element_id": event.element_id,
-        "task_id": event.task_id,
-        "user": event.user,
-        "data": event.data,
-    }
 
 
 class Engine(
@@ -171,6 +171,7 @@ class Engine(
         self._workflows_lock = threading.Lock()
         self._cache_size = cache_size
         self._postgres = is_postgres(session_factory.kw["bind"])
+        watch_flushes(session_factory)
 
     # ------------------------------------------------------------------ clock & definitions
 
@@ -194,10 +195,16 @@ class Engine(
             while len(self._workflows) > self._cache_size:
                 self._workflows.popitem(last=False)
 
-    def _load(self, inst: Instance, definition: LoadedDefinition) -> BpmnWorkflow:
+    def _cached_version(self, instance_id: str | None) -> int | None:
+        with self._workflows_lock:
+            entry = self._workflows.get(instance_id)
+        return entry[0] if entry is not None else None
+
+    def _load(self, inst: Instance, definition: LoadedDefinition, session: Session) -> BpmnWorkflow:
         workflow = self._take_cached(inst.id, inst.version)
         if workflow is None:
-            workflow = load_workflow(inst.state, definition.info.spec, definition.info.subprocess_specs)
+            state = inst.state if inst.state is not None else load_state(session, inst.id)
+            workflow = load_workflow(state, definition.info.spec, definition.info.subprocess_specs)
         workflow.script_engine = self.script_engine
         return workflow
 
@@ -232,15 +239,17 @@ class Engine(
             with session.begin():
                 if locate is not None:
                     instance_id = locate(session)
-                stmt = select(Instance).where(Instance.id == instance_id)
-                if self._postgres:
-                    stmt = stmt.with_for_update()
-                inst = session.scalars(stmt).first()
+                inst = load_instance(
+                    session,
+                    instance_id,
+                    cached_version=self._cached_version(instance_id),
+                    for_update=self._postgres,
+                )
                 if inst is None:
                     raise InstanceNotFoundError(instance_id)
                 definition = self.definition(session, inst.definition_id)
-                workflow = self._load(inst, definition)
-                ctx = StepContext(session, inst, definition, user, self.now())
+                workflow = self._load(inst, definition, session)
+                ctx = StepContext(session, inst, definition, user, self.now(), StepRows(inst, True))
                 result = self._apply(workflow, ctx, action)
             version = inst.version
         self._committed(ctx, workflow, version)
@@ -253,16 +262,20 @@ class Engine(
         identity = StepIdentity(
             ctx.instance.id, ctx.instance.business_key, ctx.definition.id, ctx.user, ctx.now
         )
+        attach(ctx.session, ctx.rows)  # a flush in the step writes a new instance first
         try:
-            with running_step(identity):  # what `execution` in expressions reports
-                result = action(workflow, ctx)
-                self._advance(workflow, ctx)
-        except (SpiffWorkflowException, ExpressionEvaluationError) as err:
-            raise _process_error(ctx.instance.id, err) from err
-        if throws:
-            after = thrown_signal_tasks(workflow)
-            ctx.thrown_signals += [name for tid, name in after.items() if tid not in thrown_before]
-        self._save(workflow, ctx)
+            try:
+                with running_step(identity):  # what `execution` in expressions reports
+                    result = action(workflow, ctx)
+                    self._advance(workflow, ctx)
+            except (SpiffWorkflowException, ExpressionEvaluationError) as err:
+                raise _process_error(ctx.instance.id, err) from err
+            if throws:
+                after = thrown_signal_tasks(workflow)
+                ctx.thrown_signals += [name for tid, name in after.items() if tid not in thrown_before]
+            self._save(workflow, ctx)
+        finally:
+            detach(ctx.session)
         return result
 
     def _committed(self, ctx: StepContext, workflow: BpmnWorkflow, version: int) -> None:
@@ -326,12 +339,9 @@ class Engine(
             inst.status = InstanceStatus.COMPLETED.value
             inst.ended_at = ctx.now
             ctx.record("instance_ended", None, None, {"variables": inst.variables})
-        ctx.session.flush()
-        for event, job in ctx.job_events:  # jobs inserted by this flush: their ids are known now
-            event.data = {**event.data, "job_id": job.id}
-        if ctx.history:  # one multi-row INSERT for the whole step
-            rows = [_history_row(event) for event in ctx.history]
-            ctx.session.connection().execute(HistoryEvent.__table__.insert(), rows)
+        # One statement per table (engine.step_rows); history events naming a job this step
+        # inserts get its id there.
+        save_step(ctx.session, ctx.rows, ctx.history, ctx.job_events)
 
     def _after_commit(self, ctx: StepContext) -> None:
         for name in ctx.thrown_signals:
@@ -366,15 +376,17 @@ class Engine(
         """
         with self.session_factory() as session:
             with session.begin():
-                latest = None  # held, so check_startable finds the row in the session
                 if definition_id is None:
                     if not key:
                         raise DefinitionNotFoundError("(none given)")
-                    latest = self._latest_row(session, key)
-                    definition_id = (
-                        latest.id if latest is not None else self.latest_definition_id(session, key)
-                    )
-                check_startable(session, definition_id)  # engine.definition_state
+                    latest = session.connection().execute(_LATEST_VERSION, {"key": key}).first()
+                    if latest is None:
+                        self.latest_definition_id(session, key)  # raises, naming the keys there are
+                    definition_id = latest.id
+                    if latest.suspended:
+                        check_startable(session, definition_id)  # engine.definition_state
+                else:
+                    check_startable(session, definition_id)
                 definition = self.definition(session, definition_id)
                 variables = dict(variables or {})
                 start_form = definition.info.start_form
@@ -444,9 +456,9 @@ class Engine(
             waiting={},
             started_at=self.now(),
             started_by=user,
+            version=1,
         )
-        session.add(inst)
-        ctx = StepContext(session, inst, definition, user, self.now())
+        ctx = StepContext(session, inst, definition, user, self.now(), StepRows(inst, False))
         ctx.record("instance_started", None, None, {"variables": variables, "business_key": business_key})
 
         def begin(wf: BpmnWorkflow, step: StepContext) -> None:

@@ -10,7 +10,7 @@ app runs handlers on RQ workers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,6 +43,7 @@ from engine.runtime_support import (
 )
 from engine.serialization import load_workflow
 from engine.specs import ExternalServiceTask
+from engine.step_rows import persist_job
 from engine.store import (
     HistoryEvent,
     Incident,
@@ -291,10 +292,10 @@ class JobsMixin:
             created_at=ctx.now,
             finished_at=ctx.now,
         )
-        ctx.session.add(row)
+        ctx.rows.jobs.append(row)  # the save inserts it (engine.step_rows)
         handler = self.handlers.get(call.topic)
         if handler is not None and handler.wants_context:
-            ctx.session.flush()  # its id is the handler's idempotency key; else the step's flush inserts it
+            persist_job(ctx.session, ctx.rows, row)  # its id is the handler's idempotency key
         return self._run_service_task(task, ctx, row, fresh=True)
 
     def _run_service_task(self, task, ctx: StepContext, row: Job, *, fresh: bool) -> str:
@@ -333,6 +334,7 @@ class JobsMixin:
                 now=ctx.now,
                 attempt=attempt,
                 history=ctx.history,
+                persist=lambda job: persist_job(ctx.session, ctx.rows, job),
             )
             return "failed"
         if isinstance(outputs, BpmnError):
@@ -499,7 +501,15 @@ class JobsMixin:
     def _fail_for_good(self, ctx: StepContext, row: Job, message: str, attempt: int) -> None:
         """A failure in the step that no retry can mend (no handler, an uncaught BPMN error)."""
         self._record_failure(
-            ctx.session, row, message, None, now=ctx.now, attempt=attempt, retry=False, history=ctx.history
+            ctx.session,
+            row,
+            message,
+            None,
+            now=ctx.now,
+            attempt=attempt,
+            retry=False,
+            history=ctx.history,
+            persist=lambda job: persist_job(ctx.session, ctx.rows, job),
         )
 
     def _record_failure(
@@ -515,14 +525,19 @@ class JobsMixin:
         retries: int | None = None,
         retry_timeout: timedelta | None = None,
         history: list[HistoryEvent] | None = None,
+        persist: Callable[[Job], None] | None = None,
     ) -> None:
         """A failed attempt: the job waits for its next try (backoff), or at no retries left an incident.
 
-        Inside a step `history` is the step's own list, so the events keep their order in it.
+        Inside a step `history` is the step's own list, so the events keep their order in it, and
+        `persist` writes a job row the step has not inserted yet (the incident names its id).
         """
         add_event = history.append if history is not None else session.add
-        if job.id is None:  # a row the step has not flushed yet: the incident names its id
-            session.flush()
+        if job.id is None:
+            if persist is not None:
+                persist(job)
+            else:
+                session.flush()
         job.attempts = attempt
         job.error, job.error_details = message[:4000], details
         job.locked_by, job.lock_expires_at, job.finished_at = None, None, None

@@ -46,15 +46,14 @@ from engine.specs import (
     cardinality_refusal,
     timer_due,
 )
+from engine.step_rows import USER_TASK
 from engine.store import (
     Incident,
     Job,
     JobStatus,
     MessageSubscription,
-    TaskCandidate,
     TaskStatus,
     Timer,
-    UserTask,
 )
 from engine.timer_schedule import TimerSpecError
 
@@ -173,35 +172,35 @@ class ProjectionsMixin:
         # Camunda 7 reads a user task's name as an expression ("Approve ${amount} RUB").
         with evaluating_for(task):
             name = _render_str(spec.bpmn_name, data) or spec.bpmn_id
-        row = UserTask(
-            id=str(task.id),
-            instance_id=ctx.instance.id,
-            definition_id=ctx.definition.id,
-            definition_key=ctx.definition.key,
-            business_key=ctx.instance.business_key,
-            element_id=spec.bpmn_id,
-            name=name[:255],  # the column's length: a long rendered name is cut, not refused
-            lane=spec.lane,
-            assignee=assignee,
-            candidate_groups=groups,
-            candidate_users=users,
-            due=_task_date(a.due_date, "dueDate", task, ctx),
-            follow_up=_task_date(a.follow_up_date, "followUpDate", task, ctx),
-            priority=_render_int(a.priority, data, 50),
-            form=form.to_dict() if form.fields else None,
-            form_key=a.form_key or a.form_ref,
-            status=TaskStatus.OPEN.value,
-            created_at=ctx.now,
-        )
-        row.candidates = [TaskCandidate(kind="group", name=g) for g in groups] + [
-            TaskCandidate(kind="user", name=u) for u in users
-        ]
-        ctx.session.add(row)
+        row = {
+            "id": str(task.id),
+            "instance_id": ctx.instance.id,
+            "definition_id": ctx.definition.id,
+            "definition_key": ctx.definition.key,
+            "business_key": ctx.instance.business_key,
+            "element_id": spec.bpmn_id,
+            "name": name[:255],  # the column's length: a long rendered name is cut, not refused
+            "lane": spec.lane,
+            "assignee": assignee,
+            "owner": None,
+            "candidate_groups": groups,
+            "candidate_users": users,
+            "due": _task_date(a.due_date, "dueDate", task, ctx),
+            "follow_up": _task_date(a.follow_up_date, "followUpDate", task, ctx),
+            "priority": _render_int(a.priority, data, 50),
+            "form": form.to_dict() if form.fields else None,
+            "form_key": a.form_key or a.form_ref,
+            "status": TaskStatus.OPEN.value,
+            "created_at": ctx.now,
+            "completed_at": None,
+            "completed_by": None,
+        }
+        ctx.rows.add_user_task(row, groups, users)
         ctx.record(
             "task_created",
             spec.bpmn_id,
-            row.id,
-            {"name": row.name, "assignee": assignee, "candidate_groups": groups},
+            row["id"],
+            {"name": row["name"], "assignee": assignee, "candidate_groups": groups},
         )
 
     def _create_job(self, task, ctx: StepContext) -> None:
@@ -224,7 +223,7 @@ class ProjectionsMixin:
             due_at=ctx.now,
             created_at=ctx.now,
         )
-        ctx.session.add(job)
+        ctx.rows.jobs.append(job)  # inserted by the save, which sets its id (engine.step_rows)
         ctx.new_jobs.append(job)
 
     def _upsert_timer(self, task, ctx: StepContext, created: bool) -> None:
@@ -272,8 +271,8 @@ class ProjectionsMixin:
             status = TaskStatus.COMPLETED if task_id in ctx.completed_task_ids else TaskStatus.CANCELLED
             if status is TaskStatus.CANCELLED:
                 s.execute(
-                    update(UserTask)
-                    .where(UserTask.id == task_id, UserTask.status == "open")
+                    update(USER_TASK)
+                    .where(USER_TASK.c.id == task_id, USER_TASK.c.status == "open")
                     .values(status=status.value, completed_at=ctx.now)
                 )
                 ctx.record("task_cancelled", None, task_id)

@@ -31,6 +31,7 @@ from engine.specs import (
     CARDINALITY_REFUSED,
     EngineMessage,
 )
+from engine.step_rows import StepEvent, StepRows
 from engine.store import (
     HistoryEvent,
     Instance,
@@ -99,14 +100,15 @@ class StepContext:
     definition: LoadedDefinition
     user: str | None
     now: datetime
-    history: list[HistoryEvent] = field(default_factory=list)
+    rows: StepRows  # what the save inserts beside the instance (engine.step_rows)
+    history: list[StepEvent | HistoryEvent] = field(default_factory=list)
     completed_task_ids: set[str] = field(default_factory=set)
     new_jobs: list[Job] = field(default_factory=list)
     thrown_signals: list[str] = field(default_factory=list)
     # task id -> the job row this step ran (or tried) that service task's handler with
     task_jobs: dict[str, Job] = field(default_factory=dict)
     # history events naming a job this step inserts without a flush of its own (see _save)
-    job_events: list[tuple[HistoryEvent, Job]] = field(default_factory=list)
+    job_events: list[tuple[StepEvent, Job]] = field(default_factory=list)
 
     def record(
         self,
@@ -115,15 +117,15 @@ class StepContext:
         task_id: str | None = None,
         data: dict[str, Any] | None = None,
         user: str | None = None,
-    ) -> HistoryEvent:
-        event = HistoryEvent(
-            instance_id=self.instance.id,
-            at=self.now,
-            kind=kind,
-            element_id=element_id,
-            task_id=task_id,
-            user=user or self.user,
-            data=to_jsonable(data) if data else None,
+    ) -> StepEvent:
+        event = StepEvent(
+            self.instance.id,
+            self.now,
+            kind,
+            element_id,
+            task_id,
+            user or self.user,
+            to_jsonable(data) if data else None,
         )
         self.history.append(event)
         return event

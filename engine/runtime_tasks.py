@@ -11,7 +11,7 @@ from typing import Any
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from engine.errors import (
@@ -26,11 +26,22 @@ from engine.runtime_support import (
     _find_task,
 )
 from engine.serialization import to_jsonable
+from engine.step_rows import USER_TASK
 from engine.store import (
     HistoryEvent,
     Instance,
     TaskStatus,
     UserTask,
+)
+
+_TASK_TO_COMPLETE = select(
+    USER_TASK.c.instance_id, USER_TASK.c.status, USER_TASK.c.completed_by, USER_TASK.c.form
+).where(USER_TASK.c.id == bindparam("task_id"))
+
+_COMPLETE_TASK = (
+    update(USER_TASK)
+    .where(USER_TASK.c.id == bindparam("task_id"))
+    .values(status=TaskStatus.COMPLETED.value, completed_at=bindparam("b_at"), completed_by=bindparam("b_by"))
 )
 
 
@@ -102,7 +113,7 @@ class UserTasksMixin:
         values: dict[str, Any] = {}
 
         def locate(session: Session) -> str:
-            row = session.get(UserTask, task_id)
+            row = session.connection().execute(_TASK_TO_COMPLETE, {"task_id": task_id}).first()
             if row is None:
                 raise TaskNotFoundError(task_id)
             if row.status != TaskStatus.OPEN.value:
@@ -123,10 +134,8 @@ class UserTasksMixin:
             task.data.update(values)
             task.run()
             ctx.completed_task_ids.add(task_id)
-            ctx.session.execute(
-                update(UserTask)
-                .where(UserTask.id == task_id)
-                .values(status=TaskStatus.COMPLETED.value, completed_at=ctx.now, completed_by=user)
+            ctx.session.connection().execute(
+                _COMPLETE_TASK, {"task_id": task_id, "b_at": ctx.now, "b_by": user}
             )
             ctx.record("task_completed", task.task_spec.bpmn_id, task_id, {"data": values})
 
