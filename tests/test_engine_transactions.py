@@ -334,3 +334,28 @@ def test_a_failure_after_a_persons_act_keeps_the_act_and_waits_at_the_failing_ta
         ).one()
         assert (job.status, job.attempts) == ("pending", 1)
         assert list(session.get(Instance, started.id).waiting.values()) == ["job"]
+
+
+# ---------------------------------------------------------------------------- the step's own writes
+
+
+def test_an_engine_whose_cached_workflow_is_behind_reads_the_state_another_process_saved(
+    engine: Engine,
+) -> None:
+    """The step reads the instance row without its state when the cache holds a workflow; a
+    version saved meanwhile by another process (its own cache) makes it read the state."""
+    deploy_bytes(engine, "five_step.bpmn", (DATA / "five_step.bpmn").read_bytes())
+    started = engine.start("five_step", business_key="B-2")  # this engine caches version 1
+    other = Engine(engine.session_factory, engine.handlers, clock=engine.clock)
+    other.set_variables(started.id, {"note": "seen by the other worker"}, user="olga")
+
+    engine.complete(open_task(engine, started.id).id, "olga", {"ok": True, "score": 5})
+
+    variables = engine.variables(started.id)
+    assert (variables["note"], variables["doubled"], variables["score"]) == (
+        "seen by the other worker",
+        42,
+        5,
+    )
+    with engine.session_factory() as session:
+        assert session.get(Instance, started.id).status == "completed"
