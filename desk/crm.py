@@ -8,11 +8,13 @@ pickup/processing facts right; the request's creation time is never touched.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Text, cast, func, select, text
 from sqlalchemy.orm import Session, object_session
 
 from desk import sla
@@ -31,6 +33,7 @@ from desk.models import (
     Task,
     User,
 )
+from desk.session_reads import settings_read
 
 CLOSED_STATUSES = ("done", "closed", "rejected", "cancelled")
 
@@ -52,20 +55,39 @@ class InvalidStatusError(DeskError, ValueError):
 
 
 def calendars(session: Session) -> dict[str, Calendar]:
-    """The calendars admins maintain, falling back to the two seeded defaults."""
+    """The calendars admins maintain, falling back to the two seeded defaults.
+
+    Every call reads the rows (a service task asks several times per request), so an admin's
+    edit counts from the next call in any process; what is cached is only the parsing, keyed
+    by the stored text itself.
+    """
     from desk.calendar import DEFAULT_CALENDARS
 
-    stored = {row.name: Calendar.from_dict(row.data) for row in session.scalars(select(CalendarRow))}
-    return {**DEFAULT_CALENDARS, **stored}
+    with settings_read(session, CalendarRow):
+        rows = session.execute(select(CalendarRow.name, cast(CalendarRow.data, Text))).all()
+    return {**DEFAULT_CALENDARS, **{name: _stored_calendar(data) for name, data in rows}}
+
+
+@lru_cache(maxsize=64)
+def _stored_calendar(data: str) -> Calendar:
+    return Calendar.from_dict(json.loads(data))
 
 
 def sla_policies(session: Session) -> tuple[sla.SlaPolicy, ...]:
-    rows = session.scalars(select(SlaPolicyRow).order_by(SlaPolicyRow.id)).all()
-    stored = tuple(sla.SlaPolicy(r.category, r.priority, r.resolve_within, r.calendar) for r in rows)
-    return sla.DEFAULT_POLICIES + stored
+    with settings_read(session, SlaPolicyRow):
+        rows = session.execute(
+            select(
+                SlaPolicyRow.category,
+                SlaPolicyRow.priority,
+                SlaPolicyRow.resolve_within,
+                SlaPolicyRow.calendar,
+            ).order_by(SlaPolicyRow.id)
+        ).all()
+    return sla.DEFAULT_POLICIES + tuple(sla.SlaPolicy(*row) for row in rows)
 
 
 def get_request(session: Session, request_id: int | str) -> Request:
+    held = _held(session)
     if isinstance(request_id, str) and request_id.upper().startswith("REQ-"):
         found = session.scalars(select(Request).where(Request.number == request_id.upper())).first()
     elif isinstance(request_id, int) or (request_id.isascii() and request_id.isdigit()):
@@ -74,7 +96,34 @@ def get_request(session: Session, request_id: int | str) -> Request:
         found = None  # neither a number nor REQ-…: names no request
     if found is None:
         raise RequestNotFoundError(request_id)
+    if held is None:
+        held = {}
+        session.info[_HELD] = (session.get_transaction(), held)
+    held.pop(found.id, None)
+    held[found.id] = found
+    if len(held) > _HELD_MAX:
+        del held[next(iter(held))]
     return found
+
+
+_HELD = "desk.crm.held_requests"
+_HELD_MAX = 32
+
+
+def _held(session: Session) -> dict[int, Request] | None:
+    """The requests this transaction read, kept referenced until it ends; None in a new one.
+
+    The session's identity map holds objects weakly: a request the handler no longer refers to
+    (and has no pending change) is collected, so the next handler of the same step read it
+    from the database again. Held here, `session.get` finds it. Only within the transaction
+    that read it: sessions do not expire on commit, so a request held across transactions would
+    hide other sessions' commits from the next one. Bounded, for transactions reading many.
+    """
+    owner, held = session.info.get(_HELD, (None, None))
+    if held is not None and (owner is None or owner is not session.get_transaction()):
+        del session.info[_HELD]
+        return None
+    return held
 
 
 def request_number(request_id: int) -> str:

@@ -3,31 +3,62 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from desk.classify import CompiledDictionary, compile_dictionary
 from desk.classify_dictionary import DEFAULT_DICTIONARY
 from desk.models import DictionaryEntry
+from desk.session_reads import settings_read
+
+_Rows = tuple[tuple[str, str, float], ...]
+
+
+def _rows(session: Session) -> _Rows:
+    """(category, keyword, weight) in the admins' category order: plain tuples, as a few hundred
+    ORM objects per classified request cost more than classifying it."""
+    with settings_read(session, DictionaryEntry):
+        return tuple(
+            tuple(row)
+            for row in session.execute(
+                select(DictionaryEntry.category, DictionaryEntry.keyword, DictionaryEntry.weight).order_by(
+                    DictionaryEntry.category_position, DictionaryEntry.id
+                )
+            ).all()
+        )
+
+
+def _as_mapping(rows: _Rows) -> dict[str, dict[str, float]]:
+    result: dict[str, dict[str, float]] = {}
+    for category, keyword, weight in rows:
+        result.setdefault(category, {})[keyword] = weight
+    return result
 
 
 def load_dictionary(session: Session) -> Mapping[str, Mapping[str, float]]:
     """Category -> {keyword: weight}, in the admins' category order (ties go to the first)."""
-    rows = session.scalars(
-        select(DictionaryEntry).order_by(DictionaryEntry.category_position, DictionaryEntry.id)
-    ).all()
-    if not rows:
-        return DEFAULT_DICTIONARY
-    result: dict[str, dict[str, float]] = {}
-    for row in rows:
-        result.setdefault(row.category, {})[row.keyword] = row.weight
-    return result
+    rows = _rows(session)
+    return _as_mapping(rows) if rows else DEFAULT_DICTIONARY
+
+
+def current_dictionary(session: Session) -> CompiledDictionary:
+    """The stored dictionary compiled for classify(), read on every call.
+
+    The rows are read each time, so an admin's edit (in any process) counts from the next
+    request on; only the compiling is cached, keyed by the rows' content, never by time.
+    """
+    return _compiled(_rows(session))
+
+
+@lru_cache(maxsize=8)
+def _compiled(rows: _Rows) -> CompiledDictionary:
+    return compile_dictionary(_as_mapping(rows) if rows else DEFAULT_DICTIONARY)
 
 
 def save_dictionary(session: Session, dictionary: Mapping[str, Mapping[str, float]]) -> None:
     """Replace the stored dictionary (validated by compiling it first, so a bad one stores nothing)."""
-    from desk.classify import compile_dictionary
-
     compile_dictionary(dictionary)
     session.execute(delete(DictionaryEntry))
     for position, (category, words) in enumerate(dictionary.items()):

@@ -78,16 +78,14 @@ def apply_preferences(session: Session, row: Notification) -> list[Notification]
     so a re-run job adds nothing twice.
     """
     check_channels([row.channel])
-    user = session.scalars(select(User).where(User.username == row.recipient)).first()
-    if user is None:
-        return []
-    pref = session.scalars(
-        select(NotificationPreference).where(
-            NotificationPreference.user_id == user.id, NotificationPreference.event == row.template
-        )
+    found = session.execute(
+        select(NotificationPreference, User)
+        .join(User, User.id == NotificationPreference.user_id)
+        .where(User.username == row.recipient, NotificationPreference.event == row.template)
     ).first()
-    if pref is None:
+    if found is None:  # no such user, or no choice for this event: the default channel stands
         return []
+    pref, user = found
     wanted = check_channels(list(pref.channels))
     if row.channel not in wanted:
         row.status = Status.SKIPPED.value
@@ -118,7 +116,8 @@ def apply_preferences(session: Session, row: Notification) -> list[Notification]
             )
         )
     session.add_all(added)
-    session.flush()
+    if added or row.status == Status.SKIPPED.value:
+        session.flush()
     return added
 
 

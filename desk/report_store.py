@@ -90,6 +90,16 @@ def _insert(conn: Connection, table: Any) -> Any:
     return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
 
+@functools.cache
+def _upsert(dialect: str, table: Any, keys: tuple[str, ...], measures: tuple[str, ...]) -> Any:
+    """The counters' upsert, built once: a request's flush runs it, and building the statement
+    (and its cache key) anew each time cost more than executing it."""
+    stmt = (postgresql if dialect == "postgresql" else sqlite).insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={m: table.c[m] + stmt.excluded[m] for m in measures}
+    )
+
+
 def apply(conn: Connection, deltas: tuple[Facts, StageFacts], *, fresh: bool = False) -> None:
     """Add counter deltas (a difference or a batch's total) with one upsert per table; `fresh`
     (a rebuild into emptied tables) inserts without the conflict clause. All-zero deltas are
@@ -104,16 +114,12 @@ def apply(conn: Connection, deltas: tuple[Facts, StageFacts], *, fresh: bool = F
         if any(row)
     ]
     for table, rows, keys, measures in (
-        (_DAY, day_rows, ["day", "dimension", "value", "bucket"], MEASURES),
-        (_STAGE, stage_rows, ["day", "status"], STAGE_MEASURES),
+        (_DAY, day_rows, ("day", "dimension", "value", "bucket"), tuple(MEASURES)),
+        (_STAGE, stage_rows, ("day", "status"), tuple(STAGE_MEASURES)),
     ):
         if not rows:
             continue
-        stmt = _insert(conn, table)
-        if not fresh:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=keys, set_={m: table.c[m] + stmt.excluded[m] for m in measures}
-            )
+        stmt = _insert(conn, table) if fresh else _upsert(conn.dialect.name, table, keys, measures)
         conn.execute(stmt, rows)
 
 
@@ -205,6 +211,11 @@ def _old_values(obj: Request) -> dict[str, Any] | None:
 
 def _facts_changed(obj: Request) -> bool:
     state = inspect(obj)
+    # committed_state names every attribute set since the load (changed or not): most flushes
+    # of a request touch no fact field, and need no history.
+    touched = state.committed_state
+    if not any(f in touched for f in FACT_FIELDS):
+        return False
     return any(state.attrs[f].history.has_changes() for f in FACT_FIELDS)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from desk import classify as classifier
 from desk import crm
-from desk.dictionary import load_dictionary
+from desk.dictionary import current_dictionary
 from engine.handlers import HandlerOutput, JobContext, Text, TopicMeta
 from handlers._common import REQUEST_ID, transaction
 
@@ -33,7 +33,7 @@ META = TopicMeta(
 def handle(variables: Mapping[str, Any], context: JobContext) -> dict[str, Any]:
     with transaction(context) as session:
         request = crm.get_request(session, variables["request_id"])
-        verdict = classifier.classify(request.subject, request.body, load_dictionary(session))
+        verdict = classifier.classify(request.subject, request.body, current_dictionary(session))
         crm.set_category(session, request, verdict.category, verdict.score)
         if verdict.category is None:
             crm.change_status(session, request, "triage", now=context.now)

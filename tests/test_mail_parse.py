@@ -21,6 +21,7 @@ from desk.text import split_reply
 CORPUS = Path(__file__).parent / "data" / "mail"
 MANIFEST = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))
 PARSED = [case for case in MANIFEST["files"] if case["expect"] == "parsed"]
+PARSED_NAMES = {case["file"] for case in PARSED}
 MALFORMED = [case for case in MANIFEST["files"] if case["expect"] == "malformed"]
 SAMPLES = sorted(CORPUS.glob("*.eml"))
 
@@ -52,6 +53,15 @@ def test_corpus_lists_every_sample_and_has_at_least_forty():
     listed = {case["file"] for case in MANIFEST["files"]}
     assert listed == {path.name for path in SAMPLES}
     assert len(SAMPLES) >= 40
+
+
+def test_every_sample_reads_the_same_the_second_time():
+    """Parsed headers are reused between messages (desk.mail.headers.READ_POLICY): reading the
+    whole corpus again, in reverse, must give exactly the same facts and defects."""
+    first = {path.name: parse_message(path.read_bytes()) for path in SAMPLES if path.name in PARSED_NAMES}
+    for path in reversed(SAMPLES):
+        if path.name in first:
+            assert parse_message(path.read_bytes()) == first[path.name]
 
 
 @pytest.mark.parametrize("case", PARSED, ids=lambda case: case["file"])

@@ -155,14 +155,14 @@ class Outbox(DeliveryMixin, GeneratedMailMixin):
         """Deliver what a committed transaction wrote (inline) or hand the ids to RQ."""
         ids = sorted(set(notification_ids))
         if ids:  # rows the writer already settled (in-app marked sent, skipped ones) need no delivery
+            stmt = select(Notification.id).where(
+                Notification.id.in_(ids), Notification.status.in_([s.value for s in CLAIMABLE])
+            )
+            if self.dispatch is None and self.settings.smtp is None:
+                # Delivered here with e-mail off: claiming each e-mail row only answers "off".
+                stmt = stmt.where(Notification.channel != "email")
             with self._session() as session:
-                ids = list(
-                    session.scalars(
-                        select(Notification.id).where(
-                            Notification.id.in_(ids), Notification.status.in_([s.value for s in CLAIMABLE])
-                        )
-                    )
-                )
+                ids = list(session.scalars(stmt))
         ids += self.mail_external_tasks(task_ids)
         if not ids:
             return

@@ -33,6 +33,7 @@ from desk.errors import DeskError
 from desk.mail.autoreply import _auto_reply_reason
 from desk.mail.charset import _decode_bytes, _repair
 from desk.mail.headers import (
+    READ_POLICY,
     _addresses,
     _date,
     _decode_words,
@@ -251,7 +252,7 @@ def _read(raw: bytes, defects: list[str]) -> EmailMessage:
     follows, and kept only if the message then splits into parts; otherwise the body is
     read as plain text.
     """
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    msg = email.message_from_bytes(raw, policy=READ_POLICY)
     if msg.get_content_maintype() != "multipart" or msg.get_param("boundary"):
         return msg
     ends = [at + len(sep) for sep in (b"\r\n\r\n", b"\n\n") if (at := raw.find(sep)) >= 0]
@@ -261,7 +262,7 @@ def _read(raw: bytes, defects: list[str]) -> EmailMessage:
         patched = _CONTENT_TYPE_HEADER.sub(
             lambda m: m.group(0) + b'; boundary="' + boundary + b'"', raw, count=1
         )
-        recovered = email.message_from_bytes(patched, policy=email.policy.default)
+        recovered = email.message_from_bytes(patched, policy=READ_POLICY)
         if recovered.is_multipart() and recovered.get_payload():
             defects.append(f"multipart without a boundary parameter; used {boundary.decode('latin-1')!r}")
             return recovered

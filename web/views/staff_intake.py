@@ -16,7 +16,7 @@ from flask_login import current_user
 from sqlalchemy import or_, select
 
 from desk import classify, crm
-from desk.dictionary import load_dictionary
+from desk.dictionary import current_dictionary
 from desk.models import Contact
 from desk.phones import try_normalize_phone
 from web.i18n import language, translate
@@ -70,7 +70,7 @@ def contacts_json() -> ResponseReturnValue:
 def classify_json() -> ResponseReturnValue:
     subject, body = request.args.get("subject", "")[:MAX_SUBJECT], request.args.get("body", "")[:MAX_BODY]
     with _sessions()() as session:
-        verdict = classify.classify(subject, body, load_dictionary(session))
+        verdict = classify.classify(subject, body, current_dictionary(session))
     return jsonify(
         {
             "category": verdict.category,
