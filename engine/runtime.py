@@ -289,14 +289,15 @@ class Engine(
             workflow.do_engine_steps()
             if refresh_conditions(workflow) or settle_scope_ends(workflow):
                 continue
+            started = workflow.get_tasks(state=TaskState.STARTED)  # one walk of the tree for both
             inline = [
                 t
-                for t in workflow.get_tasks(state=TaskState.STARTED)
+                for t in started
                 if isinstance(t.task_spec, DecisionTask)
                 or isinstance(t.task_spec, ExternalServiceTask)
                 and t.task_spec.call.implementation == "expression"
             ]
-            handled = self._inline_service_tasks(workflow, ctx)
+            handled = self._inline_service_tasks(started, ctx)
             if not inline and not handled:
                 break
             for task in handled:

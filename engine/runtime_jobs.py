@@ -254,15 +254,16 @@ class JobsMixin:
 
     # ------------------------------------------------------------------ handlers inside the step
 
-    def _inline_service_tasks(self, workflow: BpmnWorkflow, ctx: StepContext) -> list:
-        """Service tasks this step runs itself: an in-process topic without asyncBefore, reached
-        in this step (a task that already has a job waits for it) and not yet tried in it."""
+    def _inline_service_tasks(self, started: list, ctx: StepContext) -> list:
+        """Service tasks this step runs itself (of the `started` ones): an in-process topic without
+        asyncBefore, reached in this step (a task that already has a job waits for it) and not yet
+        tried in it."""
         if not self.inline_jobs:
             return []
         waiting = ctx.instance.waiting or {}
         return [
             task
-            for task in workflow.get_tasks(state=TaskState.STARTED)
+            for task in started
             if isinstance(task.task_spec, ExternalServiceTask)
             and task.task_spec.call.topic is not None
             and task.task_spec.call.topic in self.handlers
