@@ -369,11 +369,14 @@ class Engine(
         user: str | None = None,
         validate_form: bool = True,
         timer_start: str | None = None,
+        started: Callable[[Session, str], None] | None = None,
     ) -> StartResult:
         """Start the latest version of `key` (or a given definition) with initial variables.
 
         The lookup, the start and everything up to the first wait state are one transaction.
         `timer_start` names the timer start event whose job fired (engine.timer_start).
+        `started(session, instance_id)` runs last in that transaction, for the caller's own record
+        of the instance (a request's instance id), so the two commit together or not at all.
         """
         with self.session_factory() as session:
             with session.begin():
@@ -405,6 +408,8 @@ class Engine(
                 ctx, workflow = self._begin_instance(
                     session, definition, business_key, variables, user, None, timer_start=timer_start
                 )
+                if started is not None:
+                    started(session, ctx.instance.id)
             version = ctx.instance.version
         self._committed(ctx, workflow, version)
         return _start_result(ctx.instance)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from desk.models import Notification, Request, StatusChange
 from engine.forms import FormValidationError
@@ -210,3 +210,61 @@ def test_a_user_in_no_group_sees_only_tasks_offered_to_them_by_name(desk):
         lonely = query_tasks(session, TaskQuery(user="nobody", groups=[])).tasks
         dispatcher = query_tasks(session, TaskQuery(user="dispatcher", groups=["dispatchers"])).tasks
     assert everything and lonely == [] and dispatcher
+
+
+def test_intake_records_the_instance_on_the_request_in_the_start_s_own_transaction(desk):
+    """The request names its instance exactly when the instance exists: the link is written by
+    the transaction that starts the process, and the request returned is as the first step's
+    handlers left it (classified, with its SLA)."""
+    request = open_request(
+        channel="email",
+        subject="Купить новый монитор 27 дюймов",
+        body="Прошу закупить монитор для дизайнера, старый сломался.",
+        requester_email="ivan.petrov@romashka.example.ru",
+    )
+    assert request.instance_id is not None
+    assert (request.category, request.resolve_by is not None) == ("purchases", True)
+    stored = reload(desk, request.id)
+    assert (stored.instance_id, stored.category) == (request.instance_id, "purchases")
+    with desk.extensions["sessions"]() as session:
+        assert session.get(Instance, request.instance_id).business_key == request.number
+
+
+def test_a_new_request_commits_two_writing_transactions_the_request_and_its_process(desk):
+    """Storing the request, then the start with everything up to the first wait state and the
+    request's link to its instance; the link was a third transaction of its own."""
+    bind = desk.extensions["sessions"].kw["bind"]
+    committed: list[int] = []
+
+    def statement(conn, cursor, statement, params, context, executemany) -> None:
+        if statement.split()[0] in ("INSERT", "UPDATE", "DELETE"):
+            conn.info["wrote"] = True
+
+    def commit(conn) -> None:
+        if conn.info.pop("wrote", False):
+            committed.append(1)
+
+    def rollback(conn) -> None:
+        conn.info.pop("wrote", None)
+
+    listeners = [("before_cursor_execute", statement), ("commit", commit), ("rollback", rollback)]
+    for name, fn in listeners:
+        event.listen(bind, name, fn)
+    try:
+        request = open_request(channel="web", subject="Не работает интернет", body="Нет интернета на этаже.")
+    finally:
+        for name, fn in listeners:
+            event.remove(bind, name, fn)
+    assert request.instance_id is not None
+    assert len(committed) == 2
+
+
+def test_a_process_that_cannot_start_leaves_the_request_without_an_instance(desk):
+    from engine.errors import DefinitionNotFoundError
+
+    with pytest.raises(DefinitionNotFoundError):
+        open_request(channel="web", subject="Не работает интернет", process_key="no_such_process")
+    with desk.extensions["sessions"]() as session:
+        orphan = session.scalars(select(Request).order_by(Request.id.desc())).first()
+        assert orphan.subject == "Не работает интернет" and orphan.instance_id is None
+        assert session.scalars(select(Instance).where(Instance.business_key == orphan.number)).first() is None

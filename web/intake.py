@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
+from sqlalchemy.orm import Session
 
 from desk import crm
 from desk.models import Contact, Request
@@ -65,7 +66,16 @@ def start_request_process(
     transaction (a missed call's callback task) and start the process after that commit.
     """
     runtime: Engine = current_app.extensions["runtime"]
-    started = runtime.start(
+    linked: list[Request] = []
+
+    def link(session: Session, instance_id: str) -> None:
+        # In the start's own transaction: the request names its instance exactly when it exists,
+        # and as the first step's handlers left it (status, category, SLA).
+        stored = session.get(Request, request.id)
+        stored.instance_id = instance_id
+        linked.append(stored)
+
+    runtime.start(
         process_key,
         business_key=request.number,
         variables={
@@ -79,8 +89,6 @@ def start_request_process(
             **(variables or {}),
         },
         user=user,
+        started=link,
     )
-    with current_app.extensions["sessions"]() as session, session.begin():
-        stored = session.get(Request, request.id)
-        stored.instance_id = started.id
-    return stored
+    return linked[0]
