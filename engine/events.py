@@ -26,6 +26,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.util.task import TaskIterator, TaskState
 
@@ -294,6 +295,21 @@ class EngineEndJoin(_EndJoin):
         for task in dormant:
             _withdraw(task)
         return True
+
+
+def has_event_subprocesses(*specs: Any) -> bool:
+    """Whether any of these process specs has an event subprocess: only then can a scope's end
+    wait with nothing left to reach it (settle_scope_ends), so only then is it looked at.
+
+    SpiffWorkflow's parser hangs an event subprocess off the spec's start task: connected to it
+    (timer and plain starts) or named among its triggers (message, signal, error, …); a
+    diagram's own activities follow its start events, never the start task itself.
+    """
+    return any(
+        getattr(spec.start, "trigger_specs", None)
+        or any(isinstance(output, SubWorkflowTask) for output in spec.start.outputs)
+        for spec in specs
+    )
 
 
 def settle_scope_ends(workflow: Any) -> bool:

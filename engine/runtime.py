@@ -287,7 +287,9 @@ class Engine(
         """Run engine steps until only people, jobs, timers and messages are left; then sync projections."""
         while True:
             workflow.do_engine_steps()
-            if refresh_conditions(workflow) or settle_scope_ends(workflow):
+            if refresh_conditions(workflow) or (
+                ctx.definition.event_subprocesses and settle_scope_ends(workflow)
+            ):
                 continue
             started = workflow.get_tasks(state=TaskState.STARTED)  # one walk of the tree for both
             inline = [

@@ -15,6 +15,7 @@ from engine.errors import (
     NotFoundError,
     ProcessError,
 )
+from engine.events import has_event_subprocesses
 from engine.form_refs import catalog_of, deployed_forms, forms_changed, forms_stamp
 from engine.runtime_support import (
     LoadedDefinition,
@@ -63,7 +64,14 @@ class DefinitionsMixin:
                 info.subprocess_specs[called] = other.info.spec
                 info.subprocess_specs.update(other.info.subprocess_specs)
         _wire_loop_tasks(info.spec, *info.subprocess_specs.values())
-        loaded = LoadedDefinition(row.id, row.key, row.version, row.name, info)
+        loaded = LoadedDefinition(
+            row.id,
+            row.key,
+            row.version,
+            row.name,
+            info,
+            has_event_subprocesses(info.spec, *info.subprocess_specs.values()),
+        )
         with self._definitions_lock:
             self._definitions[definition_id] = loaded
         return loaded

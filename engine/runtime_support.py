@@ -89,6 +89,8 @@ class LoadedDefinition:
     version: int
     name: str | None
     info: ProcessInfo
+    # Whether steps must look at waiting scope ends after every engine step (engine.events).
+    event_subprocesses: bool = True
 
 
 @dataclass
