@@ -128,26 +128,53 @@ def record(
     activity_instance_id: str | None = None,
 ) -> DecisionInstance:
     """Keep one evaluation for history (the instance page, /history/decision-instance)."""
-    history = to_jsonable(evaluation.history())
     row = DecisionInstance(
-        id=str(uuid.uuid4()),
-        decision_definition_id=definition.id,
-        decision_key=definition.key,
-        instance_id=instance_id,
-        process_definition_id=process_definition_id,
-        element_id=element_id,
-        activity_instance_id=activity_instance_id,
-        evaluated_at=now,
-        user=user,
-        inputs=history["inputs"],
-        matched_rules=history["matchedRules"],
-        result=_json_keys(history["result"]),
-        collect_result_value=(
-            {"value": history["collectResultValue"]} if evaluation.decision.table.aggregation else None
-        ),
+        **record_values(
+            definition,
+            evaluation,
+            now=now,
+            user=user,
+            instance_id=instance_id,
+            process_definition_id=process_definition_id,
+            element_id=element_id,
+            activity_instance_id=activity_instance_id,
+        )
     )
     session.add(row)
     return row
+
+
+def record_values(
+    definition: DecisionDefinition,
+    evaluation: Evaluation,
+    *,
+    now: datetime,
+    user: str | None = None,
+    instance_id: str | None = None,
+    process_definition_id: str | None = None,
+    element_id: str | None = None,
+    activity_instance_id: str | None = None,
+) -> dict[str, Any]:
+    """The `decision_instance` row of one evaluation, as values: a process step inserts its
+    evaluations with its other rows in one statement (engine.step_rows)."""
+    history = to_jsonable(evaluation.history())
+    return {
+        "id": str(uuid.uuid4()),
+        "decision_definition_id": definition.id,
+        "decision_key": definition.key,
+        "instance_id": instance_id,
+        "process_definition_id": process_definition_id,
+        "element_id": element_id,
+        "activity_instance_id": activity_instance_id,
+        "evaluated_at": now,
+        "user": user,
+        "inputs": history["inputs"],
+        "matched_rules": history["matchedRules"],
+        "result": _json_keys(history["result"]),
+        "collect_result_value": (
+            {"value": history["collectResultValue"]} if evaluation.decision.table.aggregation else None
+        ),
+    }
 
 
 def _json_keys(result: list[Mapping[Any, Any]]) -> list[dict[str, Any]]:

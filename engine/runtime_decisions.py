@@ -61,16 +61,17 @@ class DecisionsMixin:
         evaluation = decisions.evaluate_definition(ctx.session, definition, variables)
         if ref.result_variable:
             task.data[ref.result_variable] = map_result(key, evaluation.result, ref.map_result)
-        decisions.record(
-            ctx.session,
-            definition,
-            evaluation,
-            now=ctx.now,
-            user=ctx.user,
-            instance_id=ctx.instance.id,
-            process_definition_id=ctx.definition.id,
-            element_id=spec.bpmn_id,
-            activity_instance_id=str(task.id),
+        ctx.rows.decision_instances.append(
+            decisions.record_values(
+                definition,
+                evaluation,
+                now=ctx.now,
+                user=ctx.user,
+                instance_id=ctx.instance.id,
+                process_definition_id=ctx.definition.id,
+                element_id=spec.bpmn_id,
+                activity_instance_id=str(task.id),
+            )
         )
         ctx.record(
             "decision_evaluated",
@@ -82,7 +83,7 @@ class DecisionsMixin:
                 "rules": [m.rule.id for m in evaluation.matched],
             },
         )
-        log.info(
+        log.debug(
             "instance %s: decision %s v%s matched %s",
             ctx.instance.id,
             definition.key,

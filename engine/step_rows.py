@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine.store import HistoryEvent, Instance, Job, TaskCandidate, UserTask
+from engine.store import DecisionInstance, HistoryEvent, Instance, Job, TaskCandidate, UserTask
 
 INSTANCE = Instance.__table__
 USER_TASK = UserTask.__table__
@@ -52,6 +52,7 @@ _INSERT_INSTANCE = insert(INSTANCE)
 _INSERT_USER_TASKS = insert(USER_TASK)
 _INSERT_CANDIDATES = insert(TASK_CANDIDATE)
 _INSERT_HISTORY = insert(HISTORY)
+_INSERT_DECISIONS = insert(DecisionInstance.__table__)
 _UPDATE_INSTANCE = (
     update(INSTANCE)
     .where(INSTANCE.c.id == bindparam("b_id"), INSTANCE.c.version == bindparam("b_version"))
@@ -100,6 +101,8 @@ class StepRows:
     # Jobs inserted before the save (a handler's idempotency key) with the values written then;
     # the save updates the columns a failure changed since.
     written_jobs: list[tuple[Job, dict[str, Any]]] = field(default_factory=list)
+    # Business rule tasks' evaluations (engine.decisions.record_values).
+    decision_instances: list[dict[str, Any]] = field(default_factory=list)
 
     def add_user_task(self, row: dict[str, Any], groups: Sequence[str], users: Sequence[str]) -> None:
         self.user_tasks.append(row)
@@ -170,6 +173,8 @@ def save(session: Session, rows: StepRows, history: list[StepEvent | HistoryEven
             job.id = job_id
     for event_, job in job_events:
         event_.data = {**event_.data, "job_id": job.id}
+    if rows.decision_instances:
+        conn.execute(_INSERT_DECISIONS, rows.decision_instances)
     if history:
         conn.execute(_INSERT_HISTORY, [_history_values(e) for e in history])
 
