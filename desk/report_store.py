@@ -109,12 +109,38 @@ def apply(conn: Connection, deltas: tuple[Facts, StageFacts], *, fresh: bool = F
     ):
         if not rows:
             continue
+        if conn.dialect.name == "postgresql":
+            _upsert_arrays(conn, table, rows, keys, measures, fresh)
+            continue
         stmt = _insert(conn, table)
         if not fresh:
             stmt = stmt.on_conflict_do_update(
                 index_elements=keys, set_={m: table.c[m] + stmt.excluded[m] for m in measures}
             )
         conn.execute(stmt, rows)
+
+
+def _upsert_arrays(
+    conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str], measures: tuple, fresh: bool
+) -> None:
+    """One `INSERT … SELECT FROM unnest(arrays) ON CONFLICT` for all `rows` (PostgreSQL).
+
+    An import batch adds ~7,500 counter rows; as an executemany each was its own
+    statement (a pipelined round of parse, bind and execute), about a second per
+    batch. As one column array per field the server gets 13 parameters and
+    inserts in the same (sorted) order, so concurrent writers still never wait
+    on each other crosswise.
+    """
+    columns = [*keys, *measures]
+    casts = ", ".join(f"%s::{table.c[c].type.compile(conn.dialect)}[]" for c in columns)
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({casts})"
+    if not fresh:
+        updates = ", ".join(f"{m} = {table.name}.{m} + excluded.{m}" for m in measures)
+        sql += f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+    as_type = {c: float if isinstance(table.c[c].type, Float) else int for c in measures}
+    arrays = [[row[c] for row in rows] for c in keys]
+    arrays += [[as_type[c](row[c]) for row in rows] for c in measures]  # one element type per array
+    conn.exec_driver_sql(sql, tuple(arrays))
 
 
 def fact_rows(conn: Connection, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
