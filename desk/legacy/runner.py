@@ -199,6 +199,37 @@ def run(
     return report
 
 
+class _FirstLines:
+    """(file, external id) -> the first line that has it, for the external ids a file repeats.
+
+    A staged file is a prefix of the export (the loader writes in file order), so
+    every line before a staged row is staged too and a row's first line never
+    changes once the row is there. So one grouping over the kind's staging rows
+    serves every batch whose rows it saw (ids up to `horizon`); it replaced a
+    lookup of each batch's 5,000 external ids. Taken inside a batch, after the
+    PostgreSQL lock that waits out loads in progress, no id below the horizon
+    can still be uncommitted. A batch with rows staged later groups again.
+    """
+
+    def __init__(self) -> None:
+        self.horizon = -1
+        self.repeated: dict[tuple[int, str], int] = {}
+
+    def covering(self, conn: Connection, kind: str, rows: Sequence[Row]) -> dict[tuple[int, str], int]:
+        if rows and rows[-1].id > self.horizon:
+            self.horizon = conn.scalar(select(func.max(StagingRow.id)).where(StagingRow.kind == kind)) or 0
+            self.repeated = {
+                (file_id, external_id): line
+                for file_id, external_id, line in conn.execute(
+                    select(StagingRow.file_id, StagingRow.external_id, func.min(StagingRow.source_line))
+                    .where(StagingRow.kind == kind, StagingRow.external_id.is_not(None))
+                    .group_by(StagingRow.file_id, StagingRow.external_id)
+                    .having(func.count() > 1)
+                )
+            }
+        return self.repeated
+
+
 @dataclass
 class _Run:
     """One `import run`: what every batch needs, and the totals it adds to."""
@@ -211,6 +242,7 @@ class _Run:
     now: Callable[[], datetime]
     progress: Callable[[int, int], None] | None
     report: RunReport
+    first_lines: _FirstLines = field(default_factory=_FirstLines)
 
     def kind(self, kind: str) -> None:
         """Batches of `kind` until no NEW row is left, each committed with the run's progress row."""
@@ -218,7 +250,9 @@ class _Run:
         after = 0
         while True:
             with self.engine.begin() as conn:
-                outcome = _batch(conn, kind, self.batch_rows, self.context, self.premapper, after)
+                outcome = _batch(
+                    conn, kind, self.batch_rows, self.context, self.premapper, self.first_lines, after
+                )
                 if outcome is None and after:
                     after = 0  # once more from the start: rows set back to NEW meanwhile (retry-failed)
                     continue
@@ -253,29 +287,15 @@ class _Batch:
         kind: str,
         rows: Sequence[Row],
         context: MappingContext,
+        first_lines: _FirstLines,
         ahead: dict[int, premap.Outcome] | None = None,
     ) -> None:
         self.conn, self.kind, self.context = conn, kind, context
         self.ahead = ahead or {}
         self.ok: list[int] = []
         self.failures: list[dict[str, Any]] = []
-        self.first_lines = self._first_lines(rows)
+        self.first_lines = first_lines.covering(conn, kind, rows)
         self.rows = rows
-
-    def _first_lines(self, rows: Sequence[Row]) -> dict[tuple[int, str], int]:
-        by_file: dict[int, set[str]] = {}
-        for r in rows:
-            if r.external_id is not None:
-                by_file.setdefault(r.file_id, set()).add(r.external_id)
-        first: dict[tuple[int, str], int] = {}
-        for file_id, ids in by_file.items():
-            for external_id, line in self.conn.execute(
-                select(StagingRow.external_id, func.min(StagingRow.source_line))
-                .where(StagingRow.file_id == file_id, _among(self.conn, StagingRow.external_id, ids))
-                .group_by(StagingRow.external_id)
-            ):
-                first[(file_id, external_id)] = line
-        return first
 
     def fail(self, row: Row, message: str) -> None:
         self.failures.append({"b_id": row.id, "b_message": message[:2000]})
@@ -320,7 +340,13 @@ class _Batch:
 
 
 def _batch(
-    conn: Connection, kind: str, size: int, context: MappingContext, premapper: premap.Premapper, after: int
+    conn: Connection,
+    kind: str,
+    size: int,
+    context: MappingContext,
+    premapper: premap.Premapper,
+    first_lines: _FirstLines,
+    after: int,
 ) -> tuple[int, int, int] | None:
     """One batch of the NEW rows of `kind` after staging id `after`: (succeeded, failed, last id).
 
@@ -338,7 +364,7 @@ def _batch(
     ahead = premapper.take() if kind == "requests" else {}
     if kind == "requests":
         _map_ahead(conn, premapper, size, after=rows[-1].id)
-    batch = _Batch(conn, kind, rows, context, ahead)
+    batch = _Batch(conn, kind, rows, context, first_lines, ahead)
     _WRITERS[kind](batch)
     return (*batch.finish(), rows[-1].id)
 
@@ -374,9 +400,13 @@ def _new_rows(conn: Connection, kind: str, size: int, *, after: int = 0) -> Sequ
             StagingRow.external_id,
             StagingRow.raw,
             StagingRow.problem,
-            LegacyFile.id_column,
+            # A subquery, not a join: with the fresh table's stale statistics the planner
+            # hash-joined and sorted every NEW row (0.6 s a batch at 290,000 rows).
+            select(LegacyFile.id_column)
+            .where(LegacyFile.id == StagingRow.file_id)
+            .scalar_subquery()
+            .label("id_column"),
         )
-        .join(LegacyFile, LegacyFile.id == StagingRow.file_id)
         .where(StagingRow.kind == kind, StagingRow.status == RowStatus.NEW.value, StagingRow.id > after)
         .order_by(StagingRow.id)
         .limit(size)
