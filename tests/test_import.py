@@ -28,6 +28,7 @@ from tests.conftest import PROJECT, make_app
 DATA = Path(__file__).parent / "data" / "legacy"
 MSK = ZoneInfo("Europe/Moscow")
 CHECKED_TABLES = ("request", "contact", "company", "deal", "deal_contact", "legacy_link", "legacy_staging")
+COUNTER_TABLES = {"report_day": "day, dimension, value, bucket", "report_stage_day": "day, status"}
 sys.path.insert(0, str(PROJECT / "bench"))
 import make_legacy  # noqa: E402
 
@@ -55,14 +56,15 @@ def request(app, external_id: str) -> Request:
 
 
 def checksums(url: str) -> dict[str, str]:
-    """One digest per table over every row in primary-key order: equal digests, equal databases."""
+    """One digest per table over every row in primary-key order: equal digests, equal databases.
+
+    The reports' counters are compared too: their float sums must agree to the last bit."""
+    orders = {table: "id" for table in CHECKED_TABLES}
+    orders |= {"deal_contact": "deal_id, contact_id", "legacy_link": "kind, external_id"} | COUNTER_TABLES
     engine = create_engine(url)
     out = {}
     with engine.connect() as conn:
-        for table in CHECKED_TABLES:
-            order = "deal_id, contact_id" if table == "deal_contact" else "kind, external_id"
-            if table not in ("deal_contact", "legacy_link"):
-                order = "id"
+        for table, order in orders.items():
             rows = conn.execute(text(f"SELECT * FROM {table} ORDER BY {order}")).all()
             out[table] = f"{len(rows)}:" + hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()
     engine.dispose()

@@ -17,7 +17,7 @@ after the imported ones.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -278,6 +278,18 @@ class _Run:
         self.report.failed += failed_kind
 
 
+def _file_level_problem(row: Row, first_lines: Mapping[tuple[int, str], int]) -> str | None:
+    """Why a staged row fails before mapping (unreadable, no external id, a repeated id), or None."""
+    if row.problem:
+        return row.problem
+    if row.external_id is None:
+        return f"external id is empty (column {row.id_column!r})"
+    first = first_lines.get((row.file_id, row.external_id), row.source_line)
+    if first != row.source_line:
+        return f"duplicate external id {row.external_id!r}: line {first} of this file has it too"
+    return None
+
+
 class _Batch:
     """One batch's picked rows and outcomes; the kind-specific writers fill `ok` and `failures`."""
 
@@ -288,10 +300,10 @@ class _Batch:
         rows: Sequence[Row],
         context: MappingContext,
         first_lines: _FirstLines,
-        ahead: dict[int, premap.Outcome] | None = None,
+        ahead: premap.Ahead | None = None,
     ) -> None:
         self.conn, self.kind, self.context = conn, kind, context
-        self.ahead = ahead or {}
+        self.ahead = ahead or premap.Ahead()
         self.ok: list[int] = []
         self.failures: list[dict[str, Any]] = []
         self.first_lines = first_lines.covering(conn, kind, rows)
@@ -308,19 +320,11 @@ class _Batch:
     def candidates(self) -> Iterable[Row]:
         """Rows that passed the file-level checks (readable, with a first-seen external id)."""
         for row in self.rows:
-            if row.problem:
-                self.fail(row, row.problem)
-                continue
-            if row.external_id is None:
-                self.fail(row, f"external id is empty (column {row.id_column!r})")
-                continue
-            first = self.first_lines.get((row.file_id, row.external_id), row.source_line)
-            if first != row.source_line:
-                self.fail(
-                    row, f"duplicate external id {row.external_id!r}: line {first} of this file has it too"
-                )
-                continue
-            yield row
+            problem = _file_level_problem(row, self.first_lines)
+            if problem is None:
+                yield row
+            else:
+                self.fail(row, problem)
 
     def finish(self) -> tuple[int, int]:
         if self.ok:
@@ -361,9 +365,9 @@ def _batch(
     rows = _new_rows(conn, kind, size, after=after)
     if not rows:
         return None
-    ahead = premapper.take() if kind == "requests" else {}
+    ahead = premapper.take() if kind == "requests" else premap.Ahead()
     if kind == "requests":
-        _map_ahead(conn, premapper, size, after=rows[-1].id)
+        _map_ahead(conn, premapper, size, first_lines, after=rows[-1].id)
     batch = _Batch(conn, kind, rows, context, first_lines, ahead)
     _WRITERS[kind](batch)
     return (*batch.finish(), rows[-1].id)
@@ -381,13 +385,22 @@ def _fast_commit(conn: Connection) -> None:
     conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
 
 
-def _map_ahead(conn: Connection, premapper: premap.Premapper, size: int, after: int) -> None:
-    """Hand the rows after this batch to the idle mapping workers (nothing when mapping inline)."""
+def _map_ahead(
+    conn: Connection, premapper: premap.Premapper, size: int, first_lines: _FirstLines, after: int
+) -> None:
+    """Hand the rows after this batch to the idle mapping workers (nothing when mapping inline).
+
+    Rows that fail before mapping stay behind, so that what the worker maps (and
+    counts for the reports) is what the writer will insert in a fresh import."""
     for _ in range(premapper.wanted):
         following = _new_rows(conn, "requests", size, after=max(after, premapper.submitted_through))
         if not following:
             return
-        premapper.submit([(r.id, r.raw, r.id_column) for r in following])
+        first = first_lines.covering(conn, "requests", following)
+        premapper.submit(
+            [(r.id, r.raw, r.id_column) for r in following if _file_level_problem(r, first) is None],
+            through=following[-1].id,
+        )
 
 
 def _new_rows(conn: Connection, kind: str, size: int, *, after: int = 0) -> Sequence[Row]:
@@ -614,7 +627,9 @@ class _Contacts:
 def _requests(batch: _Batch) -> None:
     mapped: list[tuple[Row, mapping.MappedRequest]] = []
     for row in batch.candidates():
-        outcome = batch.ahead.get(row.id) or premap.map_raw_request(row.raw, row.id_column, batch.context)
+        outcome = batch.ahead.outcomes.get(row.id) or premap.map_raw_request(
+            row.raw, row.id_column, batch.context
+        )
         if isinstance(outcome, RowError):
             batch.fail(row, str(outcome))
         else:
@@ -635,6 +650,7 @@ def _requests(batch: _Batch) -> None:
     )
     links = _Links(conn, "requests", external)
     inserts: list[dict[str, Any]] = []
+    inserted: list[int] = []
     updates: list[dict[str, Any]] = []
     for row, item in mapped:
         values = item.values  # the mapped row is this batch's own: extended in place, not copied
@@ -656,6 +672,7 @@ def _requests(batch: _Batch) -> None:
                 version=1,
             )
             inserts.append(values)
+            inserted.append(row.id)
             links.record(row.external_id, target, digest)
         elif links.known.get(row.external_id, (None, None))[1] != digest:
             values["id"] = target
@@ -677,7 +694,11 @@ def _requests(batch: _Batch) -> None:
         )
     links.write()
     ids.sync_sequences()
-    report_store.replace(conn, before, inserts + updates)  # the reports' daily counters
+    # The reports' daily counters: as the worker summed them when just its rows went in as new.
+    if not updates and batch.ahead.mapped == tuple(inserted):
+        report_store.write(conn, batch.ahead.counters)
+    else:
+        report_store.replace(conn, before, inserts + updates)
 
 
 def _companies(batch: _Batch) -> None:
