@@ -451,6 +451,30 @@ def test_mapping_ahead_in_a_worker_process_gives_the_same_database_as_mapping_in
     assert checksums(database_url) == checksums(second_url)
 
 
+def test_rows_set_back_to_new_while_a_run_goes_on_are_done_by_that_run(database_url, tmp_path):
+    """Each batch picks after the previous one; rows put back behind it (retry-failed) still get done."""
+    from web.db import upgrade
+
+    export = tmp_path / "legacy.csv"
+    make_legacy.write(export, 600)
+    upgrade(database_url)
+    engine = create_engine(database_url)
+    load_file(engine, export, "requests", now=datetime(2026, 11, 1, tzinfo=MSK))
+    retried: list[int] = []
+
+    def after_each_batch(_ok: int, failed: int) -> None:
+        if failed and not retried:  # the first bad rows go back to NEW, behind the run
+            retried.append(runner.retry_failed(engine))
+
+    report = runner.run(
+        engine, now=lambda: datetime.now(MSK), batch_rows=100, progress=after_each_batch, map_ahead=False
+    )
+    assert retried[0] > 0
+    assert report.processed == 600 + retried[0]
+    assert runner.counts(engine)["requests"]["NEW"] == 0
+    engine.dispose()
+
+
 def test_start_open_starts_service_request_for_open_requests_only_and_once(desk):
     from engine.store import Instance, UserTask
 
