@@ -33,11 +33,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 import orjson
 
+from desk import report_store
 from desk.legacy import mapping
 from desk.legacy.errors import RowError
 from desk.legacy.mapping import ContactRef, MappedRequest, MappingContext
 
-__all__ = ["Outcome", "Premapper", "map_raw_request"]
+__all__ = ["Ahead", "Outcome", "Premapper", "map_raw_request"]
 
 Outcome = MappedRequest | RowError
 
@@ -94,10 +95,12 @@ def _watch_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _map_many(rows: Sequence[tuple[int, str, str]]) -> list[tuple]:
-    """In the worker: each row as (id, error field, error text) or (id, keys, values, contact fields)."""
+def _map_many(rows: Sequence[tuple[int, str, str]]) -> tuple[list[tuple], report_store.CounterRows]:
+    """In the worker: each row as (id, error field, error text) or (id, keys, values, contact fields),
+    and the report counters of the mapped rows as new requests (the writer's usual case)."""
     assert _context is not None, "worker started without its mapping context"
     packed: list[tuple] = []
+    mapped: list[dict] = []
     keys: tuple[str, ...] | None = None
     for row_id, raw, id_column in rows:
         outcome = map_raw_request(raw, id_column, _context)
@@ -109,11 +112,26 @@ def _map_many(rows: Sequence[tuple[int, str, str]]) -> list[tuple]:
         contact = outcome.contact
         sender = None if contact is None else (contact.name, contact.email, contact.phone, contact.company)
         packed.append((row_id, keys, tuple(outcome.values.values()), sender))
-    return packed
+        mapped.append(outcome.values)
+    return packed, report_store.counters_of_new(mapped)
 
 
-def _unpack(packed: list[tuple]) -> dict[int, Outcome]:
+@dataclasses.dataclass(frozen=True)
+class Ahead:
+    """A batch mapped ahead: each row's outcome, and the counters its mapped rows add as new requests.
+
+    `counters` hold for exactly the rows in `mapped`, in that order; the writer
+    sends them instead of summing again when it inserts just those rows."""
+
+    outcomes: dict[int, Outcome] = dataclasses.field(default_factory=dict)
+    mapped: tuple[int, ...] = ()
+    counters: report_store.CounterRows = ([], [])
+
+
+def _unpack(result: tuple[list[tuple], report_store.CounterRows]) -> Ahead:
+    packed, counters = result
     outcomes: dict[int, Outcome] = {}
+    mapped: list[int] = []
     for item in packed:
         if len(item) == 3:
             outcomes[item[0]] = RowError(item[1], item[2])
@@ -122,7 +140,8 @@ def _unpack(packed: list[tuple]) -> dict[int, Outcome]:
             outcomes[row_id] = MappedRequest(
                 dict(zip(keys, values, strict=True)), None if contact is None else ContactRef(*contact)
             )
-    return outcomes
+            mapped.append(row_id)
+    return Ahead(outcomes, tuple(mapped), counters)
 
 
 class Premapper:
@@ -149,15 +168,16 @@ class Premapper:
                 initargs=(portable, os.getpid()),
             )
 
-    def submit(self, rows: Sequence[tuple[int, str, str]]) -> None:
-        """Start mapping `rows` (staging id, raw JSON, id column, in id order) for a later batch."""
-        if self._pool is not None and rows:
+    def submit(self, rows: Sequence[tuple[int, str, str]], through: int) -> None:
+        """Start mapping `rows` (staging id, raw JSON, id column, in id order) for the later batch
+        that ends at staging id `through`."""
+        if self._pool is not None:
             self._pending.append(self._pool.submit(_map_many, list(rows)))
-            self.submitted_through = rows[-1][0]
+            self.submitted_through = through
 
-    def take(self) -> dict[int, Outcome]:
+    def take(self) -> Ahead:
         """What the oldest pending `submit` mapped (waiting for it), or nothing when none is pending."""
-        return _unpack(self._pending.popleft().result()) if self._pending else {}
+        return _unpack(self._pending.popleft().result()) if self._pending else Ahead()
 
     @property
     def wanted(self) -> int:
