@@ -58,7 +58,7 @@ from engine.runtime import Engine  # noqa: E402
 from engine.script_engine import SafeScriptEngine  # noqa: E402
 from engine.serialization import dump_workflow, load_workflow  # noqa: E402
 from engine.store import Instance, TaskCandidate, UserTask, make_engine, make_session_factory  # noqa: E402
-from engine.tasklist import TaskQuery, query_tasks  # noqa: E402
+from engine.tasklist import URGENCY, TaskQuery, query_tasks  # noqa: E402
 from web.db import upgrade  # noqa: E402
 
 DIAGRAM = ROOT / "tests" / "data" / "bpmn" / "five_step.bpmn"
@@ -407,6 +407,7 @@ def open_task_row(
 class Seeded:
     seconds: float
     visible: int  # open tasks QUERY_USER in QUERY_GROUP may see, by the rule in tasklist.visible_to
+    group_open: int  # unassigned open tasks offered to QUERY_GROUP
 
 
 def seed_open_tasks(db: Backend, count: int, seed: int = SEED, batch: int = 10_000) -> Seeded:
@@ -424,6 +425,7 @@ def seed_open_tasks(db: Backend, count: int, seed: int = SEED, batch: int = 10_0
     users = [f"user_{i:03d}" for i in range(200)] + [QUERY_USER]
     now = datetime.now(UTC)
     visible = 0
+    group_open = 0  # unassigned tasks offered to QUERY_GROUP: the "My groups" tab of its members
     began = time.perf_counter()
     with db.sql_engine.begin() as conn:
         for first in range(0, count, batch):
@@ -462,6 +464,7 @@ def seed_open_tasks(db: Backend, count: int, seed: int = SEED, batch: int = 10_0
                 assignee = tasks[-1]["assignee"]
                 offered = assignee is None and (QUERY_GROUP in groups or QUERY_USER in cand_users)
                 visible += assignee == QUERY_USER or offered
+                group_open += assignee is None and QUERY_GROUP in groups
                 extra = {"active": assignee is None} if offer_flag else {}
                 candidates += [{"task_id": task_id, "kind": "group", "name": g, **extra} for g in groups]
                 candidates += [{"task_id": task_id, "kind": "user", "name": u, **extra} for u in cand_users]
@@ -471,12 +474,26 @@ def seed_open_tasks(db: Backend, count: int, seed: int = SEED, batch: int = 10_0
     if db.name == "PostgreSQL":
         with db.sql_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE instance, user_task, task_candidate"))
-    return Seeded(time.perf_counter() - began, visible)
+    return Seeded(time.perf_counter() - began, visible, group_open)
 
 
 TASK_QUERIES = {
     f"{QUERY_GROUP} page": TaskQuery(user=QUERY_USER, groups=[QUERY_GROUP], limit=50),
     "everything page": TaskQuery(everything=True, limit=50),
+}
+# The task list's own way (web.views.tasks): the day's order (nearest deadline first) and a count
+# that stops at TASK_LIST_COUNT_BOUND ("1000+", as Camunda's Tasklist says); the lines above sort
+# newest first and count exactly, as /engine-rest does.
+COUNT_BOUND = 1000
+GROUP_TAB = f"{QUERY_GROUP}'s My groups tab (task list)"
+BOUNDED_QUERIES = {
+    # web.views.tasks' "My groups" for a member offered nothing by name: the group's unassigned
+    # tasks in the day's order, one row more than the page (is there a next page?).
+    GROUP_TAB: TaskQuery(groups=[QUERY_GROUP], unassigned=True, sort=URGENCY, limit=51),
+    f"{QUERY_GROUP} page, day's order, count to {COUNT_BOUND:,}": TaskQuery(
+        user=QUERY_USER, groups=[QUERY_GROUP], sort=URGENCY, limit=51
+    ),
+    f"{QUERY_GROUP} page, newest first, count to {COUNT_BOUND:,}": TASK_QUERIES[f"{QUERY_GROUP} page"],
 }
 
 
@@ -487,13 +504,15 @@ class QueryFigures:
     total: int
 
 
-def time_query(db: Backend, query: TaskQuery, repetitions: int) -> QueryFigures:
+def time_query(
+    db: Backend, query: TaskQuery, repetitions: int, count_bound: int | None = None
+) -> QueryFigures:
     """p50/p95 of one task-list request (a session, the page and its count), as a view does it."""
     samples, total = [], 0
     for i in range(repetitions + 5):
         began = time.perf_counter()
         with db.runtime.session_factory() as session:
-            page = query_tasks(session, query)
+            page = query_tasks(session, query, count_bound=count_bound)
         if i >= 5:
             samples.append((time.perf_counter() - began) * 1000)
         total = page.total
@@ -502,7 +521,7 @@ def time_query(db: Backend, query: TaskQuery, repetitions: int) -> QueryFigures:
 
 
 def explain_task_queries(db: Backend, query: TaskQuery) -> None:
-    """Print the plan of each statement `query_tasks` sends (page, count), executed for real on PostgreSQL.
+    """Print the plans of the statements `query_tasks` sends (page, bounded count), run on PostgreSQL.
 
     The statements are captured as the engine emits them, so the plans stay true when
     tasklist.py changes; on PostgreSQL look for a "JIT:" section and rows removed by filter.
@@ -515,7 +534,7 @@ def explain_task_queries(db: Backend, query: TaskQuery) -> None:
     event.listen(db.sql_engine, "before_cursor_execute", capture)
     try:
         with db.runtime.session_factory() as session:
-            query_tasks(session, query)
+            query_tasks(session, query, count_bound=COUNT_BOUND)
     finally:
         event.remove(db.sql_engine, "before_cursor_execute", capture)
     prefix = "EXPLAIN (ANALYZE, BUFFERS) " if db.name == "PostgreSQL" else "EXPLAIN QUERY PLAN "
@@ -668,12 +687,18 @@ def main() -> None:
             commits[name] = commit_ms(db)
             seeded = seed_open_tasks(db, args.tasks)
             expected = {f"{QUERY_GROUP} page": seeded.visible, "everything page": args.tasks}
+            expected |= {label: min(seeded.visible, COUNT_BOUND) for label in BOUNDED_QUERIES}
+            expected[GROUP_TAB] = min(seeded.group_open, COUNT_BOUND)
             print(f"{db.server}: seeded {args.tasks:,} open tasks in {seeded.seconds:.1f} s")
             queries[name] = {
                 label: time_query(db, query, args.repetitions) for label, query in TASK_QUERIES.items()
+            } | {
+                label: time_query(db, query, args.repetitions, COUNT_BOUND)
+                for label, query in BOUNDED_QUERIES.items()
             }
             if args.explain:
-                explain_task_queries(db, TASK_QUERIES[f"{QUERY_GROUP} page"])
+                for query in BOUNDED_QUERIES.values():
+                    explain_task_queries(db, query)
 
     print(f"\n5-step process ({DIAGRAM.relative_to(ROOT)}), {args.instances} instances per backend")
     print(
@@ -703,12 +728,12 @@ def main() -> None:
     print_sql_breakdown(engines)
 
     print(f"\nTask list, {args.tasks:,} open tasks, {args.repetitions} runs each (page of 50 + count)")
-    print(f"  {'':<34}{'p50 ms':>8}{'p95 ms':>8}{'total':>8}")
+    print(f"  {'':<46}{'p50 ms':>8}{'p95 ms':>8}{'total':>8}")
     for name, figures in queries.items():
         for label, q in figures.items():
             wrong = "" if q.total == expected[label] else f"  WRONG TOTAL, expected {expected[label]:,}"
-            print(f"  {name + ', ' + label:<34}{q.p50:8.1f}{q.p95:8.1f}{q.total:8,}{wrong}")
-    print(f"  Goal: PostgreSQL {QUERY_GROUP} page p95 ≤ {GOAL_GROUP_P95_MS:.0f} ms.")
+            print(f"  {name + ', ' + label:<46}{q.p50:8.1f}{q.p95:8.1f}{q.total:8,}{wrong}")
+    print(f"  Goal: PostgreSQL {QUERY_GROUP} page p95 ≤ {GOAL_GROUP_P95_MS:.0f} ms (exact or bounded count).")
 
     if args.profile:
         profile_engine(args.profile)
