@@ -101,13 +101,26 @@ class TaskPage:
         return f"{self.total}+" if self.bounded else str(self.total)
 
 
-def visible_to(user: str, groups: list[str]):
+def visible_to(user: str, groups: list[str], *, walk: bool = False):
     """Who may see and work a task: its assignee, or, while unassigned, the users and groups it is offered to.
 
-    Written as "id IN (offered UNION assigned)" rather than an OR of EXISTS, so the database
-    starts from the candidate index (a few thousand rows for one group) instead of scanning
-    every open task.
+    Two spellings of one rule, for the two ways the database best answers it. To count them all,
+    "id IN (offered UNION assigned)": it starts from the candidate index (a few thousand rows for
+    one group) instead of scanning every open task. With `walk`, for a page or a bounded count
+    that stops early, "assignee = me OR (unassigned AND EXISTS an offer)": the database walks
+    the page's order index and probes each task's offers, stopping at the page (bench/engine.py:
+    a group page in the day's order with a count to 1,000, 82 -> 33 ms on PostgreSQL at 100,000
+    open tasks; an exact count that way is slower, 118 -> 207 ms, so it keeps the first form).
     """
+    if walk:
+        offered_here = exists().where(
+            TaskCandidate.task_id == UserTask.id,
+            or_(
+                and_(TaskCandidate.kind == "user", TaskCandidate.name == user),
+                and_(TaskCandidate.kind == "group", TaskCandidate.name.in_(list(groups or ()))),
+            ),
+        )
+        return or_(UserTask.assignee == user, and_(UserTask.assignee.is_(None), offered_here))
     offered = select(TaskCandidate.task_id).where(
         or_(
             and_(TaskCandidate.kind == "user", TaskCandidate.name == user),
@@ -128,10 +141,11 @@ def may_work(task: UserTask, user: str, groups: list[str]) -> bool:
     return user in (task.candidate_users or []) or bool(set(groups) & set(task.candidate_groups or []))
 
 
-def _filters(q: TaskQuery) -> list[Any]:
+def _filters(q: TaskQuery, *, walk: bool = False) -> list[Any]:
+    """The query's conditions; `walk` spells visibility for a read that stops early (visible_to)."""
     conditions: list[Any] = [UserTask.status == q.status]
     if q.user and not q.everything:
-        conditions.append(visible_to(q.user, q.groups))
+        conditions.append(visible_to(q.user, q.groups, walk=walk))
     elif q.groups and not q.everything:
         conditions.append(
             exists().where(
@@ -193,7 +207,7 @@ def query_tasks(
     """
     if count_bound is not None and count_bound < 0:
         raise CountBoundError(count_bound)
-    conditions = _filters(q)
+    conditions = _filters(q, walk=True)  # the page and a bounded count stop early
     if q.sort == URGENCY:
         # The day's order: the nearest deadline first (tasks without one after), then the higher
         # priority. Written as NULLS LAST rather than "due IS NULL, due" so that PostgreSQL reads
@@ -209,7 +223,8 @@ def query_tasks(
     if not count:
         return TaskPage([_view(r) for r in rows], len(rows))
     if count_bound is None:
-        total = session.scalar(select(func.count()).select_from(UserTask).where(*conditions)) or 0
+        every = _filters(q)
+        total = session.scalar(select(func.count()).select_from(UserTask).where(*every)) or 0
         return TaskPage([_view(r) for r in rows], total)
     matching = select(UserTask.id).where(*conditions).limit(count_bound + 1).subquery()
     total = session.scalar(select(func.count()).select_from(matching)) or 0

@@ -143,3 +143,36 @@ def test_the_task_list_count_at_the_bound_is_the_exact_number(bounded_app):
 
     assert '<span class="count">3</span>' in page and "3+" not in page
     assert len(set(TASK_LINK.findall(page))) == 3
+
+
+def test_a_page_a_bounded_count_and_an_exact_count_see_the_same_tasks_as_the_rule(desk):
+    """Visibility is spelled two ways for the database (engine.tasklist.visible_to): walked for
+    a page and a bounded count, collected for an exact count. Both give what may_work says, on
+    tasks assigned to the user, to someone else, offered to the user by name, to the group, to
+    another group, and both."""
+    from engine.tasklist import may_work
+
+    ids = offer_tasks(desk, 12, group=GROUP)
+    other = offer_tasks(desk, 5, group="day_shift")
+    with desk.extensions["sessions"]() as session, session.begin():
+        rows = {t.id: t for t in session.scalars(select(UserTask).where(UserTask.id.in_(ids + other)))}
+        rows[ids[0]].assignee = "olga"  # assigned to the user: visible
+        rows[ids[1]].assignee = "petr"  # assigned to someone else: gone from the group
+        rows[other[0]].candidate_users = ["olga"]  # offered to the user by name in another group
+        session.add(TaskCandidate(task_id=other[0], kind="user", name="olga"))
+        rows[other[1]].assignee = "olga"
+        expected = sorted(
+            t.id
+            for t in session.scalars(select(UserTask).where(UserTask.status == "open"))
+            if may_work(t, "olga", [GROUP])
+        )
+    for sort in (URGENCY, "created"):
+        query = TaskQuery(user="olga", groups=[GROUP], sort=sort, limit=500)
+        with desk.extensions["sessions"]() as session:
+            exact = query_tasks(session, query)
+            bounded = query_tasks(session, query, count_bound=1000)
+        assert sorted(t.id for t in exact.tasks) == sorted(t.id for t in bounded.tasks) == expected
+        assert exact.total == bounded.total == len(expected)
+    assert (
+        {ids[0], other[0], other[1]} <= set(expected) and ids[1] not in expected and other[2] not in expected
+    )
