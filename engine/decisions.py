@@ -121,25 +121,10 @@ def record(
     evaluation: Evaluation,
     *,
     now: datetime,
-    user: str | None = None,
-    instance_id: str | None = None,
-    process_definition_id: str | None = None,
-    element_id: str | None = None,
-    activity_instance_id: str | None = None,
+    user: str | None,
 ) -> DecisionInstance:
-    """Keep one evaluation for history (the instance page, /history/decision-instance)."""
-    row = DecisionInstance(
-        **record_values(
-            definition,
-            evaluation,
-            now=now,
-            user=user,
-            instance_id=instance_id,
-            process_definition_id=process_definition_id,
-            element_id=element_id,
-            activity_instance_id=activity_instance_id,
-        )
-    )
+    """Keep one evaluation made outside a process (REST, the admin's rule pages) for history."""
+    row = DecisionInstance(**record_values(definition, evaluation, now=now, user=user))
     session.add(row)
     return row
 
@@ -155,8 +140,9 @@ def record_values(
     element_id: str | None = None,
     activity_instance_id: str | None = None,
 ) -> dict[str, Any]:
-    """The `decision_instance` row of one evaluation, as values: a process step inserts its
-    evaluations with its other rows in one statement (engine.step_rows)."""
+    """The `decision_instance` row of one evaluation (the instance page, /history/decision-instance),
+    as values: a process step inserts its evaluations with its other rows in one statement
+    (engine.step_rows)."""
     history = to_jsonable(evaluation.history())
     return {
         "id": str(uuid.uuid4()),
