@@ -13,7 +13,7 @@ after a failure and on RQ workers (engine.runtime_jobs).
 This module keeps the step and the instance operations; Engine's other concepts are mixins
 in their own modules: definitions (runtime_definitions), projections (runtime_projections),
 user tasks (runtime_tasks), messages and signals (runtime_messages), timers (runtime_timers),
-jobs and incidents (runtime_jobs); what they share is in runtime_support.
+jobs (runtime_jobs), their failures and incidents (runtime_failures); what they share is in runtime_support.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from engine.io_mapping import set_process_variables
 from engine.limits import DEFAULT_MAX_CARDINALITY
 from engine.runtime_decisions import DecisionsMixin
 from engine.runtime_definitions import DefinitionsMixin
+from engine.runtime_failures import JobFailuresMixin
 from engine.runtime_jobs import JobsMixin
 from engine.runtime_messages import MessagesMixin
 from engine.runtime_projections import ProjectionsMixin
@@ -135,6 +136,7 @@ class Engine(
     MessagesMixin,
     TimersMixin,
     JobsMixin,
+    JobFailuresMixin,
     DecisionsMixin,
 ):
     """The process runtime. One per app; thread-safe; holds no request state."""
