@@ -119,15 +119,7 @@ class JobFailuresMixin:
             _, backoff = parse_retry_cycle(job.retry_cycle)
             job.status = JobStatus.PENDING.value
             job.due_at = now + (retry_timeout if retry_timeout is not None else backoff(job.attempts))
-            add_event(
-                HistoryEvent(
-                    instance_id=job.instance_id,
-                    at=now,
-                    kind="job_failed",
-                    element_id=job.element_id,
-                    data={"error": message, "retries": job.retries},
-                )
-            )
+            add_event(_job_event(job, now, "job_failed", {"error": message, "retries": job.retries}))
             return
         job.status = JobStatus.FAILED.value
         session.add(
@@ -141,15 +133,7 @@ class JobFailuresMixin:
                 status="open",
             )
         )
-        add_event(
-            HistoryEvent(
-                instance_id=job.instance_id,
-                at=now,
-                kind="incident_raised",
-                element_id=job.element_id,
-                data={"error": message},
-            )
-        )
+        add_event(_job_event(job, now, "incident_raised", {"error": message}))
         log.warning("job %s on instance %s raised an incident: %s", job.id, job.instance_id, message)
 
     def fail_job(
@@ -230,3 +214,8 @@ class JobFailuresMixin:
             )
         if job_id is not None and self.inline_jobs:
             self.execute_job(job_id)
+
+
+def _job_event(job: Job, now: datetime, kind: str, data: dict[str, Any]) -> HistoryEvent:
+    """A history row about a job's attempt, on the job's instance and element."""
+    return HistoryEvent(instance_id=job.instance_id, at=now, kind=kind, element_id=job.element_id, data=data)
