@@ -114,7 +114,7 @@ def load_instance(
     session: Session, instance_id: str, *, cached_version: int | None, for_update: bool
 ) -> Instance | None:
     """The instance row as a detached `Instance`; without state and variables when the cache
-    holds that version of the workflow (`load_state` reads the state when it does not)."""
+    holds a workflow for it (`load_state` reads the state when that is not the row's version)."""
     stmt = _SELECT_INSTANCE[cached_version is not None, for_update]
     row = session.connection().execute(stmt, {"b_id": instance_id}).first()
     if row is None:
@@ -140,7 +140,7 @@ def write_new_instance(session: Session, rows: StepRows) -> None:
     if rows.instance_in_database:
         return
     inst = rows.instance
-    session.connection().execute(_INSERT_INSTANCE, [_instance_values(inst)])
+    session.connection().execute(_INSERT_INSTANCE, [{c.name: getattr(inst, c.name) for c in INSTANCE.c}])
     rows.instance_in_database = True
 
 
@@ -150,8 +150,7 @@ def save(session: Session, rows: StepRows, history: list[StepEvent | HistoryEven
     conn = session.connection()
     inst = rows.instance
     if not rows.instance_in_database:
-        conn.execute(_INSERT_INSTANCE, [_instance_values(inst)])
-        rows.instance_in_database = True
+        write_new_instance(session, rows)
     else:
         values = {f"b_{name}": getattr(inst, name) for name in _MUTABLE}
         values.update(b_id=inst.id, b_version=inst.version, b_next_version=inst.version + 1)
@@ -196,13 +195,6 @@ def _update_written_jobs(conn: Any, rows: StepRows) -> None:
         changed = {name: value for name, value in now.items() if name != "version" and value != written[name]}
         if changed:
             conn.execute(update(JOB).where(JOB.c.id == job.id).values(**changed, version=JOB.c.version + 1))
-
-
-def _instance_values(inst: Instance) -> dict[str, Any]:
-    values = {c.name: getattr(inst, c.name) for c in INSTANCE.c}
-    values["version"] = inst.version or 1
-    inst.version = values["version"]
-    return values
 
 
 def _job_values(job: Job) -> dict[str, Any]:
