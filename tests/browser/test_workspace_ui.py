@@ -79,6 +79,8 @@ def test_dispatcher_picks_from_eligible_people_nothing_preselected(desk_url, liv
     both_widths(page, "tasks_dispatcher")
     page.locator("#task-list tbody a").first.click()
     page.click("button:has-text('Взять')")
+    # count() does not wait: let the claimed task's page load before reading its picker
+    page.locator("select[name=executor]").wait_for()
     options = page.locator("select[name=executor] option")
     values = [options.nth(i).get_attribute("value") for i in range(options.count())]
     assert values[0] == "" and sorted(values[1:]) == ["executor", "executor2"]
@@ -137,7 +139,8 @@ def test_operator_reply_is_in_the_thread_and_the_outbox_counts_it(desk_url, live
     page.fill("#reply-form textarea", "Приедем завтра к 10:00.")
     page.click("#reply-form button")
     entry = page.locator("#thread li[data-delivery]", has_text="Приедем завтра к 10:00.")
-    assert entry.count() == 1 and "В очереди" in entry.inner_text()
+    expect(entry).to_have_count(1)
+    assert "В очереди" in entry.inner_text()
     both_widths(page, "conversation_queued")
     login(page, desk_url, "admin")
     page.goto(f"{desk_url}/admin/outbox/")
@@ -157,7 +160,7 @@ def test_reports_have_shape_and_the_diagram_zooms(desk_url, page):
     both_widths(page, "reports_history")
     page.goto(f"{desk_url}/processes/")
     page.locator("#definitions tr[data-definition^='service_request:'] a").first.click()
-    assert page.locator(".diagram .bpmn-heat").count() >= 1, "the heat map paints where tasks wait"
+    page.locator(".diagram .bpmn-heat").first.wait_for()  # the heat map paints where tasks wait
     svg = page.locator(".diagram svg").first
     before = svg.get_attribute("viewBox")
     page.click(".zoombar .zoom-in")
