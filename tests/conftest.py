@@ -497,3 +497,27 @@ def npm_ready(folder: Path, *needed: Path, what: str) -> None:
         )
         if installed.returncode != 0 or not all(path.exists() for path in needed):
             require_service(f"npm install of {what}", f"failed: {installed.stderr[-500:]}")
+
+
+@pytest.fixture(autouse=True)
+def _task_walk_checked_against_the_library(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """In the Camunda 7 conformance tests (or everywhere with CHECK_TASK_WALK=1), every task walk
+    the engine does is also done by SpiffWorkflow's own iterator, and the two must agree task for
+    task and in order: engine.spiff_patches replaces that iterator for speed, not for behaviour."""
+    if not (request.module.__name__.startswith("tests.test_camunda7_") or os.environ.get("CHECK_TASK_WALK")):
+        yield
+        return
+    from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
+
+    from engine import spiff_patches
+
+    fast = spiff_patches.tasks_in_state
+
+    def checked(workflow, state):
+        ours = fast(workflow, state)
+        library = list(BpmnTaskIterator(workflow.task_tree, state=state))
+        assert [t.id for t in ours] == [t.id for t in library], f"task walk differs for state {state}"
+        return ours
+
+    monkeypatch.setattr(spiff_patches, "tasks_in_state", checked)
+    yield
