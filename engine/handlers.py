@@ -202,7 +202,9 @@ def _check(topic: str, meta: TopicMeta) -> None:
 class JobContext:
     """What a handler may want besides variables: a stable idempotency key and where it runs."""
 
-    job_id: int
+    #: The job's id, or (in-process inside the step) a function that writes the job's row and
+    #: returns its id: most handlers never ask, and those that don't cost no statement for it.
+    job_ref: int | Callable[[], int]
     instance_id: str
     business_key: str | None
     element_id: str
@@ -215,6 +217,11 @@ class JobContext:
     #: before the step existed, a test calling it directly). Handlers reach it through
     #: handlers._common.transaction, never directly.
     session: Any = None
+
+    @property
+    def job_id(self) -> int:
+        """The job's id: the same on every attempt of the job, so keys made from it are idempotent."""
+        return self.job_ref if isinstance(self.job_ref, int) else self.job_ref()
 
 
 @dataclass

@@ -39,7 +39,7 @@ from engine.runtime_support import (
 )
 from engine.serialization import load_workflow
 from engine.specs import ExternalServiceTask
-from engine.step_rows import persist_job
+from engine.step_rows import persist_job, rewrite_job, write_new_instance
 from engine.store import (
     Instance,
     Job,
@@ -59,22 +59,30 @@ class _NotRunnable(Exception):
 
 
 def _call_handler(
-    handler: HandlerInfo, inputs: dict[str, Any], context: JobContext, session: Session
+    handler: HandlerInfo, inputs: dict[str, Any], context: JobContext, ctx: StepContext, row: Job
 ) -> dict[str, Any] | BpmnError:
     """The handler's outputs, or the BPMN error it raised (its writes kept, as Camunda keeps a
     delegate's work when it throws one). A handler that may write (it takes the context, and
     handlers._common.transaction gives it the step's session) runs in a SAVEPOINT, so any other
-    failure undoes exactly its writes and nothing of the step's."""
+    failure undoes exactly its writes and nothing of the step's (a job row written because it
+    asked for its id is written again: the id is the next attempt's key too)."""
     if not handler.wants_context:
         try:
             return handler(inputs, context)
         except BpmnError as err:
             return err
-    with session.begin_nested():
-        try:
-            return handler(inputs, context)
-        except BpmnError as err:
-            return err
+    write_new_instance(ctx.session, ctx.rows)  # before the SAVEPOINT: a failure must not undo it
+    unwritten = row.id is None
+    try:
+        with ctx.session.begin_nested():
+            try:
+                return handler(inputs, context)
+            except BpmnError as err:
+                return err
+    except Exception:
+        if unwritten and row.id is not None:
+            rewrite_job(ctx.session, ctx.rows, row)
+        raise
 
 
 class JobsMixin:
@@ -288,9 +296,6 @@ class JobsMixin:
             finished_at=ctx.now,
         )
         ctx.rows.jobs.append(row)  # the save inserts it (engine.step_rows)
-        handler = self.handlers.get(call.topic)
-        if handler is not None and handler.wants_context:
-            persist_job(ctx.session, ctx.rows, row)  # its id is the handler's idempotency key
         return self._run_service_task(task, ctx, row, fresh=True)
 
     def _run_service_task(self, task, ctx: StepContext, row: Job, *, fresh: bool) -> str:
@@ -305,8 +310,14 @@ class JobsMixin:
             return "failed"
         call = task.task_spec.call
         inputs = service_inputs(task, call)
+
+        def job_id() -> int:  # the handler's idempotency key: its row is written when first asked for
+            if row.id is None:
+                persist_job(ctx.session, ctx.rows, row)
+            return row.id
+
         context = JobContext(
-            row.id,
+            row.id if row.id is not None else job_id,
             ctx.instance.id,
             ctx.instance.business_key,
             row.element_id,
@@ -318,7 +329,7 @@ class JobsMixin:
         )
         started = self.now()
         try:
-            outputs = _call_handler(handler, inputs, context, ctx.session)
+            outputs = _call_handler(handler, inputs, context, ctx, row)
         except Exception as err:  # a handler's failure becomes a retry or an incident, never a crash
             log.warning("job %s (%s) on instance %s failed: %s", row.id, row.topic, ctx.instance.id, err)
             self._record_failure(

@@ -189,6 +189,14 @@ def persist_job(session: Session, rows: StepRows, job: Job) -> None:
     rows.written_jobs.append((job, values))
 
 
+def rewrite_job(session: Session, rows: StepRows, job: Job) -> None:
+    """A SAVEPOINT that `persist_job` wrote `job` in was rolled back (its handler failed): write
+    the row again under the same id, so the next attempt's idempotency key is the one this
+    attempt used (a handler may have called an outside service with it before failing)."""
+    written = next(values for j, values in rows.written_jobs if j is job)
+    session.connection().execute(insert(JOB), [{**written, "id": job.id}])
+
+
 def _update_written_jobs(conn: Any, rows: StepRows) -> None:
     for job, written in rows.written_jobs:
         now = _job_values(job)

@@ -249,6 +249,7 @@ def test_async_after_commits_after_the_handler_and_continues_in_a_job(engine: En
 
 def test_a_failing_handler_rolls_back_its_writes_then_retries_then_raises_an_incident(engine: Engine) -> None:
     calls: list[int] = []
+    keys: set[str] = set()
     broken = [True]
 
     def fine(variables: Mapping[str, Any], context: JobContext) -> dict[str, Any]:
@@ -257,6 +258,7 @@ def test_a_failing_handler_rolls_back_its_writes_then_retries_then_raises_an_inc
 
     def flaky(variables: Mapping[str, Any], context: JobContext) -> dict[str, Any]:
         calls.append(context.attempt)
+        keys.add(job_key(context))
         write_note(context, f"flaky {context.attempt}")
         if broken[0]:
             raise RuntimeError("the service is down")
@@ -303,6 +305,7 @@ def test_a_failing_handler_rolls_back_its_writes_then_retries_then_raises_an_inc
     assert calls == [1, 2, 3, 4]
     assert outbox_subjects(engine) == ["fine", "flaky 4"]
     assert open_task(engine, started.id).element_id == "check"
+    assert keys == {f"job:{job.id}"}, "every attempt, the first included, has the job's own key"
 
 
 def test_a_failure_after_a_persons_act_keeps_the_act_and_waits_at_the_failing_task(engine: Engine) -> None:
