@@ -1,4 +1,4 @@
-"""Two changes to SpiffWorkflow 3's engine loop, applied when the engine's event specs are imported.
+"""Changes to SpiffWorkflow 3's engine loop, applied when the engine's event specs are imported.
 
 A fix: `BpmnWorkflow._do_engine_steps` takes the list of running subprocesses once, then steps
 each and looks up the task that runs it. When a step inside one of them ends an enclosing activity
@@ -15,21 +15,25 @@ filter (and the wake-up of waiting tasks after every completion) now walks the s
 same depth-first order with the same rules in one tight loop: a subprocess's tasks come before its
 task's children; tasks below a predicted task are not visited unless predicted ones are asked for;
 a subprocess is entered whatever its task's state (the library's `state >= FINISHED_MASK` test
-never holds for a single state). Unlike the library it visits trees deeper than 1,000 levels (a
-loop taken a thousand times) instead of silently stopping there. Any other filter goes to the
-library. tests/conftest.py checks every walk against the library's in the conformance tests.
+never holds for a single state). Any other filter goes to the library.
+
+tests/conftest.py checks every walk against the library's in the conformance tests.
+
+No depth limit: the library's iterators stopped 1,000 levels down (see `_without_depth_limit`).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnBaseWorkflow
+from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import TaskNotFoundException
-from SpiffWorkflow.util.task import TaskState
+from SpiffWorkflow.util.task import TaskIterator, TaskState
 
 _library_get_tasks = BpmnBaseWorkflow.get_tasks
 
@@ -111,6 +115,21 @@ def _do_engine_steps(
         task.task_spec._update(task)
     count = _run_ready(self, will_complete_task, did_complete_task)
     return count > 0 or len(self.get_active_subprocesses()) > len(active)
+
+
+def _without_depth_limit(init: Any) -> None:
+    """The library's iterators stop 1,000 levels down by default, and every pass through a loop
+    adds levels: after a few hundred passes (a polling loop's timer, a rework loop) the tasks
+    below were invisible, and `is_completed` called an instance with an open user task complete.
+    Camunda runs a loop any number of times; so do the iterators, wherever the library makes one."""
+    names = init.__code__.co_varnames[1 : init.__code__.co_argcount]
+    defaults = list(init.__defaults__)
+    defaults[names[-len(defaults) :].index("max_depth")] = sys.maxsize
+    init.__defaults__ = tuple(defaults)
+
+
+_without_depth_limit(TaskIterator.__init__)
+_without_depth_limit(BpmnTaskIterator.__init__)
 
 
 @contextmanager

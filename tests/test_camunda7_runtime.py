@@ -462,3 +462,19 @@ def test_call_activity_business_key_other_than_the_callers_is_refused_naming_ele
     line = next(n for n, text in enumerate(content.splitlines(), 1) if "businessKey=" in text)
     assert (problem.element_id, problem.line) == ("CallMapped", line)
     assert "businessKey" in problem.message and "camunda:in source" in problem.message
+
+
+def test_a_loop_runs_any_number_of_times_and_the_instance_waits_where_it_ended(engine):
+    """Every pass adds levels to SpiffWorkflow's task tree, whose iterators stopped 1,000 levels
+    down: after ~300 passes the instance was called completed with its user task open. Camunda
+    runs a loop as often as its condition says."""
+    deploy_diagram(engine, "loop_many_passes.bpmn")
+    started = engine.start("c7_loop_many_passes", variables={"counter": 0, "passes": 0, "passesWanted": 300})
+    with engine.session_factory() as session:
+        instance = session.get(Instance, started.id)
+        assert instance.status == "running"
+        assert (instance.variables["counter"], instance.variables["passes"]) == (300, 300)
+    assert open_task_names(engine, started.id) == ["Task_check"]
+    complete_task(engine, started.id, "Task_check")
+    with engine.session_factory() as session:
+        assert session.get(Instance, started.id).status == "completed"
