@@ -33,7 +33,7 @@ from desk.models import (
     Task,
     User,
 )
-from desk.session_reads import settings_read
+from desk.session_reads import per_transaction
 
 CLOSED_STATUSES = ("done", "closed", "rejected", "cancelled")
 
@@ -57,14 +57,17 @@ class InvalidStatusError(DeskError, ValueError):
 def calendars(session: Session) -> dict[str, Calendar]:
     """The calendars admins maintain, falling back to the two seeded defaults.
 
-    Every call reads the rows (a service task asks several times per request), so an admin's
-    edit counts from the next call in any process; what is cached is only the parsing, keyed
-    by the stored text itself.
+    Read once per transaction (desk.session_reads.per_transaction: the handlers of one step ask
+    several times), so an admin's edit counts from the next transaction in any process; the
+    parsing is cached too, keyed by the stored text itself.
     """
+    return per_transaction(session, "crm.calendars", (CalendarRow,), lambda: _read_calendars(session))
+
+
+def _read_calendars(session: Session) -> dict[str, Calendar]:
     from desk.calendar import DEFAULT_CALENDARS
 
-    with settings_read(session, CalendarRow):
-        rows = session.execute(select(CalendarRow.name, cast(CalendarRow.data, Text))).all()
+    rows = session.execute(select(CalendarRow.name, cast(CalendarRow.data, Text))).all()
     return {**DEFAULT_CALENDARS, **{name: _stored_calendar(data) for name, data in rows}}
 
 
@@ -74,15 +77,19 @@ def _stored_calendar(data: str) -> Calendar:
 
 
 def sla_policies(session: Session) -> tuple[sla.SlaPolicy, ...]:
-    with settings_read(session, SlaPolicyRow):
-        rows = session.execute(
-            select(
-                SlaPolicyRow.category,
-                SlaPolicyRow.priority,
-                SlaPolicyRow.resolve_within,
-                SlaPolicyRow.calendar,
-            ).order_by(SlaPolicyRow.id)
-        ).all()
+    """The built-in policies, then the admins' in their order; read once per transaction."""
+    return per_transaction(session, "crm.sla_policies", (SlaPolicyRow,), lambda: _read_sla_policies(session))
+
+
+def _read_sla_policies(session: Session) -> tuple[sla.SlaPolicy, ...]:
+    rows = session.execute(
+        select(
+            SlaPolicyRow.category,
+            SlaPolicyRow.priority,
+            SlaPolicyRow.resolve_within,
+            SlaPolicyRow.calendar,
+        ).order_by(SlaPolicyRow.id)
+    ).all()
     return sla.DEFAULT_POLICIES + tuple(sla.SlaPolicy(*row) for row in rows)
 
 
@@ -251,11 +258,24 @@ def close_request(session: Session, request: Request, outcome: str, *, now: date
 
 def route(session: Session, category: str | None) -> RouteRule:
     """The routing rule for a category (admin-edited); unknown categories go to the dispatchers."""
-    rule = session.scalars(select(RouteRule).where(RouteRule.category == (category or "*"))).first()
-    if rule is None:
-        rule = session.scalars(select(RouteRule).where(RouteRule.category == "*")).first()
+    wanted = category or "*"
+    rules = per_transaction(
+        session, ("crm.route", wanted), (RouteRule,), lambda: _read_rules(session, wanted)
+    )
+    rule = next((r for r in rules if r.category == wanted), None) or next(
+        (r for r in rules if r.category == "*"), None
+    )
     return rule or RouteRule(
         category="*", dispatcher_group="dispatchers", executor=None, needs_approval=False, approvers=[]
+    )
+
+
+def _read_rules(session: Session, category: str) -> tuple[RouteRule, ...]:
+    """The category's rule and the catch-all one, in one statement."""
+    return tuple(
+        session.scalars(
+            select(RouteRule).where(RouteRule.category.in_(sorted({category, "*"}))).order_by(RouteRule.id)
+        )
     )
 
 
