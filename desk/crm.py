@@ -438,11 +438,16 @@ def match_company(session: Session, *, name: str, inn: str | None = None) -> Com
     return found
 
 
-def request_payload(request: Request) -> Mapping[str, Any]:
-    """What templates and notifications say about a request (people by name: `assignee_name`)."""
-    session = object_session(request)
+def request_payload(request: Request, names: Mapping[str, str] | None = None) -> Mapping[str, Any]:
+    """What templates and notifications say about a request (people by name: `assignee_name`).
+
+    `names` (username -> full name) is the staff the caller read already, the assignee among
+    them if they are staff: then no statement is needed for the name.
+    """
     assignee_name = request.assignee
-    if session is not None and request.assignee:
+    if names is not None:
+        assignee_name = names.get(request.assignee or "") or request.assignee
+    elif (session := object_session(request)) is not None and request.assignee:
         found = session.scalars(select(User.full_name).where(User.username == request.assignee)).first()
         assignee_name = found or request.assignee
     return {
