@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from desk import crm
 from desk.models import Notification, User
@@ -51,7 +51,11 @@ def test_assigned_notice_reaches_executor_and_requester_once(any_app):
         request_id = request.id
     variables = {"template": "task_assigned", "to": "executor,requester", "request_id": request_id}
 
+    seen: list[str] = []
+    event.listen(any_app.extensions["db_engine"], "before_cursor_execute", lambda *a: seen.append(a[2]))
     assert notify_topic.handle(variables, _context(any_app, 7)) == {"notified": 2}
+    # Nothing was left to deliver (in-app written delivered, e-mail off): no read after the commit.
+    assert not [s for s in seen if s.startswith("SELECT notification.id \n")]
     assert notify_topic.handle(variables, _context(any_app, 7)) == {"notified": 2}  # the job re-run
 
     rows = _rows(any_app)
