@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Text, cast, func, select, text
+from sqlalchemy import Text, bindparam, cast, func, select, text
 from sqlalchemy.orm import Session, object_session
 
 from desk import sla
@@ -33,7 +33,7 @@ from desk.models import (
     Task,
     User,
 )
-from desk.session_reads import per_transaction
+from desk.session_reads import core_rows, per_transaction
 
 CLOSED_STATUSES = ("done", "closed", "rejected", "cancelled")
 
@@ -64,10 +64,13 @@ def calendars(session: Session) -> dict[str, Calendar]:
     return per_transaction(session, "crm.calendars", (CalendarRow,), lambda: _read_calendars(session))
 
 
+_CALENDARS = select(CalendarRow.name, cast(CalendarRow.data, Text))
+
+
 def _read_calendars(session: Session) -> dict[str, Calendar]:
     from desk.calendar import DEFAULT_CALENDARS
 
-    rows = session.execute(select(CalendarRow.name, cast(CalendarRow.data, Text))).all()
+    rows = core_rows(session, _CALENDARS)
     return {**DEFAULT_CALENDARS, **{name: _stored_calendar(data) for name, data in rows}}
 
 
@@ -81,16 +84,13 @@ def sla_policies(session: Session) -> tuple[sla.SlaPolicy, ...]:
     return per_transaction(session, "crm.sla_policies", (SlaPolicyRow,), lambda: _read_sla_policies(session))
 
 
+_SLA_POLICIES = select(
+    SlaPolicyRow.category, SlaPolicyRow.priority, SlaPolicyRow.resolve_within, SlaPolicyRow.calendar
+).order_by(SlaPolicyRow.id)
+
+
 def _read_sla_policies(session: Session) -> tuple[sla.SlaPolicy, ...]:
-    rows = session.execute(
-        select(
-            SlaPolicyRow.category,
-            SlaPolicyRow.priority,
-            SlaPolicyRow.resolve_within,
-            SlaPolicyRow.calendar,
-        ).order_by(SlaPolicyRow.id)
-    ).all()
-    return sla.DEFAULT_POLICIES + tuple(sla.SlaPolicy(*row) for row in rows)
+    return sla.DEFAULT_POLICIES + tuple(sla.SlaPolicy(*row) for row in core_rows(session, _SLA_POLICIES))
 
 
 def get_request(session: Session, request_id: int | str) -> Request:
@@ -270,13 +270,24 @@ def route(session: Session, category: str | None) -> RouteRule:
     )
 
 
-def _read_rules(session: Session, category: str) -> tuple[RouteRule, ...]:
-    """The category's rule and the catch-all one, in one statement."""
-    return tuple(
-        session.scalars(
-            select(RouteRule).where(RouteRule.category.in_(sorted({category, "*"}))).order_by(RouteRule.id)
-        )
+_RULES = (
+    select(
+        RouteRule.id,
+        RouteRule.category,
+        RouteRule.dispatcher_group,
+        RouteRule.executor,
+        RouteRule.needs_approval,
+        RouteRule.approvers,
     )
+    .where(RouteRule.category.in_(bindparam("categories", expanding=True)))
+    .order_by(RouteRule.id)
+)
+
+
+def _read_rules(session: Session, category: str) -> tuple[RouteRule, ...]:
+    """The category's rule and the catch-all one, in one statement (as unattached rows: read only)."""
+    rows = core_rows(session, _RULES, {"categories": sorted({category, "*"})})
+    return tuple(RouteRule(**row._mapping) for row in rows)
 
 
 def create_task(

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from desk.classify import CompiledDictionary, compile_dictionary
 from desk.classify_dictionary import DEFAULT_DICTIONARY
 from desk.models import DictionaryEntry
-from desk.session_reads import per_transaction
+from desk.session_reads import core_rows, per_transaction
 
 _Rows = tuple[tuple[str, str, float], ...]
 
@@ -22,15 +22,13 @@ def _rows(session: Session) -> _Rows:
     return per_transaction(session, "dictionary.rows", (DictionaryEntry,), lambda: _read_rows(session))
 
 
+_ROWS = select(DictionaryEntry.category, DictionaryEntry.keyword, DictionaryEntry.weight).order_by(
+    DictionaryEntry.category_position, DictionaryEntry.id
+)
+
+
 def _read_rows(session: Session) -> _Rows:
-    return tuple(
-        tuple(row)
-        for row in session.execute(
-            select(DictionaryEntry.category, DictionaryEntry.keyword, DictionaryEntry.weight).order_by(
-                DictionaryEntry.category_position, DictionaryEntry.id
-            )
-        ).all()
-    )
+    return tuple(tuple(row) for row in core_rows(session, _ROWS))
 
 
 def _as_mapping(rows: _Rows) -> dict[str, dict[str, float]]:

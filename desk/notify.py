@@ -14,13 +14,13 @@ from datetime import datetime
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from desk.errors import DeskError
 from desk.models import Notification
 from desk.preferences import Reach, derived_keys, reshape
-from desk.session_reads import settings_read
+from desk.session_reads import core_rows, flush_for
 from desk.template_sandbox import BoundedSandbox
 
 TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
@@ -335,6 +335,11 @@ def enqueue(
     return row
 
 
+_TAKEN = select(Notification.idempotency_key).where(
+    Notification.idempotency_key.in_(bindparam("keys", expanding=True))
+)
+
+
 def enqueue_all(
     session: Session,
     *,
@@ -362,12 +367,8 @@ def enqueue_all(
         keys += derived_keys(key, channel, staff.get(recipient))
     if not keys:
         return []
-    with settings_read(session, Notification):  # the request's pending changes need no flush for this
-        taken = set(
-            session.scalars(
-                select(Notification.idempotency_key).where(Notification.idempotency_key.in_(keys))
-            )
-        )
+    flush_for(session, Notification)  # the request's pending changes need no flush for this read
+    taken = {key for (key,) in core_rows(session, _TAKEN, {"keys": keys})}
     if all(key in taken for _, _, key in to):
         return []
     overrides = template_overrides(session, template)

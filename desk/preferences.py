@@ -13,13 +13,13 @@ import logging
 from collections.abc import Iterable, Mapping, Set
 from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, and_, select
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, and_, bindparam, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from desk.models import Base, Notification, User
 from desk.outbox import Status, check_channels
 from desk.phones import try_normalize_phone
-from desk.session_reads import settings_read
+from desk.session_reads import core_rows, flush_for
 
 __all__ = [
     "NotificationPreference",
@@ -93,6 +93,23 @@ class Reach(NamedTuple):
     channels: list[str] | None
 
 
+_REACH = (
+    select(
+        User.username,
+        User.full_name,
+        User.language,
+        User.email,
+        User.phone,
+        NotificationPreference.channels,
+    )
+    .outerjoin(
+        NotificationPreference,
+        and_(NotificationPreference.user_id == User.id, NotificationPreference.event == bindparam("event")),
+    )
+    .where(User.username.in_(bindparam("names", expanding=True)))
+)
+
+
 def reach(session: Session, usernames: Iterable[str], event: str) -> dict[str, Reach]:
     """Username -> Reach for the staff among `usernames`, with their choice for `event`.
 
@@ -103,22 +120,8 @@ def reach(session: Session, usernames: Iterable[str], event: str) -> dict[str, R
     names = sorted({n for n in usernames if n})
     if not names:
         return {}
-    with settings_read(session, User, NotificationPreference):
-        rows = session.execute(
-            select(
-                User.username,
-                User.full_name,
-                User.language,
-                User.email,
-                User.phone,
-                NotificationPreference.channels,
-            )
-            .outerjoin(
-                NotificationPreference,
-                and_(NotificationPreference.user_id == User.id, NotificationPreference.event == event),
-            )
-            .where(User.username.in_(names))
-        ).all()
+    flush_for(session, User, NotificationPreference)
+    rows = core_rows(session, _REACH, {"names": names, "event": event})
     return {row.username: Reach(*row) for row in rows}
 
 
