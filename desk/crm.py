@@ -33,7 +33,7 @@ from desk.models import (
     Task,
     User,
 )
-from desk.session_reads import core_rows, per_transaction
+from desk.session_reads import core_rows, flush_for, per_transaction
 
 CLOSED_STATUSES = ("done", "closed", "rejected", "cancelled")
 
@@ -290,6 +290,9 @@ def _read_rules(session: Session, category: str) -> tuple[RouteRule, ...]:
     return tuple(RouteRule(**row._mapping) for row in rows)
 
 
+_TASK_BY_KEY = select(Task.id).where(Task.idempotency_key == bindparam("key"))
+
+
 def create_task(
     session: Session,
     *,
@@ -303,9 +306,10 @@ def create_task(
 ) -> Task:
     """Create a task once per idempotency key, so a re-run job does not duplicate it."""
     if idempotency_key:
-        existing = session.scalars(select(Task).where(Task.idempotency_key == idempotency_key)).first()
-        if existing is not None:
-            return existing
+        flush_for(session, Task)
+        existing = core_rows(session, _TASK_BY_KEY, {"key": idempotency_key})
+        if existing:
+            return session.get(Task, existing[0].id)
     task = Task(
         title=title[:255],
         description=description,
@@ -365,12 +369,17 @@ def find_contact(
     session: Session, *, email: str | None = None, phone_e164: str | None = None
 ) -> Contact | None:
     if email:
-        found = session.scalars(select(Contact).where(Contact.email == email.lower())).first()
+        found = session.scalars(_CONTACT_BY_EMAIL, {"email": email.lower()}).first()
         if found is not None:
             return found
     if phone_e164:
-        return session.scalars(select(Contact).where(Contact.phone_e164 == phone_e164)).first()
+        return session.scalars(_CONTACT_BY_PHONE, {"phone": phone_e164}).first()
     return None
+
+
+# Built once: building the statement cost more than running it, on every matched request.
+_CONTACT_BY_EMAIL = select(Contact).where(Contact.email == bindparam("email"))
+_CONTACT_BY_PHONE = select(Contact).where(Contact.phone_e164 == bindparam("phone"))
 
 
 def get_or_create_contact(
