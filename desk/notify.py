@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -349,16 +349,17 @@ def enqueue_all(
     to: Sequence[tuple[str, str, str]],
     staff: Mapping[str, Reach],
     request_id: int | None = None,
-    in_app_sent: bool = False,
+    delivered_to: Container[str] = (),
 ) -> list[Notification]:
     """Add one notification per (recipient, channel, idempotency key) in `to`, skipping keys that exist.
 
     What `enqueue` does per row, for a whole recipient list at once: `staff` (desk.preferences.reach,
     read by the caller, who also needs the names) gives each recipient's language and ticked
     channels, one statement finds which keys (and derived keys) exist, the admins' wording is read
-    once, and the rows are only added: they go to the database with the caller's next flush. With
-    `in_app_sent` in-app rows are written as delivered (the handler's own delivery, formerly an
-    UPDATE right after the INSERT). Returns the rows added.
+    once, and the rows are only added: they go to the database with the caller's next flush.
+    In-app rows to the recipients in `delivered_to` are written delivered: being in the inbox is
+    the delivery, which otherwise took an UPDATE right after the INSERT (or the outbox's own
+    transaction after the commit). Returns the rows added.
     """
     from desk.staff import template_overrides
 
@@ -396,7 +397,11 @@ def enqueue_all(
             created_at=now,
         )
         for written in (row, *reshape(row, who, taken)):
-            if in_app_sent and written.channel == "in_app" and written.status == "pending":
+            if (
+                written.channel == "in_app"
+                and written.status == "pending"
+                and written.recipient in delivered_to
+            ):
                 written.status, written.sent_at = "sent", now
             taken.add(written.idempotency_key)
             added.append(written)

@@ -86,6 +86,6 @@ def handle(variables: Mapping[str, Any], context: JobContext) -> dict[str, Any]:
             ],
             staff=staff,
             request_id=request.id if request else None,
-            in_app_sent=True,  # in-app notifications are delivered by being in the inbox
+            delivered_to={recipient for recipient, _ in recipients},  # in-app: being in the inbox
         )
     return {"notified": len(recipients)}

@@ -46,6 +46,7 @@ from desk.mail.parse import (
 from desk.mail.threading import DEFAULT_REOPEN_WINDOW, KnownRequest, ThreadDecision, decide, thread_ids
 from desk.messages import MailAttachment, MailMessage
 from desk.models import Request, Task
+from desk.preferences import reach
 
 __all__ = [
     "ACTIONS",
@@ -610,19 +611,21 @@ def _notify(
     request: Request | None,
     now: datetime,
 ) -> None:
-    for recipient in dict.fromkeys(recipients):
-        user = crm.find_user(session, recipient)
-        notify.enqueue(
-            session,
-            now=now,
-            recipient=recipient,
-            channel="in_app",
-            template=template,
-            payload=payload,
-            idempotency_key=f"mail:{row.message_id}:{recipient}"[:255],
-            language=(user.language if user is not None else None) or "ru",
-            request_id=request.id if request is not None else None,
-        )
+    """In-app notices of a message; to staff they are written delivered (the inbox is the delivery),
+    so no delivery transaction follows the commit. Anyone else is left to the outbox, which tells
+    why it cannot show them one."""
+    names = list(dict.fromkeys(recipients))
+    staff = reach(session, names, template)
+    notify.enqueue_all(
+        session,
+        now=now,
+        template=template,
+        payload=payload,
+        to=[(name, "in_app", f"mail:{row.message_id}:{name}"[:255]) for name in names],
+        staff=staff,
+        request_id=request.id if request is not None else None,
+        delivered_to=staff,
+    )
 
 
 def _header_message_id(raw: bytes) -> str | None:
