@@ -3,7 +3,8 @@
 A handler reads the calendars, the SLA policies or a template several times while it changes a
 request; each read's autoflush wrote the pending request rows early, a flush (and the report
 counters' hooks) per read instead of one for the handler. The settings' own pending rows are
-the only ones such a read could miss, so the flush is skipped only when there are none.
+the only ones such a read could miss, so these reads flush only when there are some
+(`flush_for`), and run as statements built once on the session's connection (`core_rows`).
 
 An engine step runs several handlers in one transaction, and each of them read the same
 settings again (the calendars up to four times). `per_transaction` reads them once per
@@ -18,7 +19,6 @@ step runs is seen by the step's next transaction rather than by its next handler
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
 from sqlalchemy import Row, event
@@ -29,13 +29,6 @@ T = TypeVar("T")
 
 _CACHE = "desk.session_reads.per_transaction"
 _WATCHED: set[str] = set()  # the tables of every model read through per_transaction
-
-
-def settings_read(session: Session, *models: type) -> AbstractContextManager[Any]:
-    """No autoflush around a read of `models`' rows, unless this session holds unflushed ones."""
-    if _pending(session, models):
-        return nullcontext()
-    return session.no_autoflush
 
 
 def core_rows(session: Session, statement: Executable, params: Mapping[str, Any] | None = None) -> list[Row]:
