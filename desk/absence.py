@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Index, String, select
+from sqlalchemy import Index, String, bindparam, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from desk.calendar import Calendar, is_working_day, next_working_moment
 from desk.errors import DeskError
 from desk.models import Base, User
+from desk.session_reads import core_rows, flush_for
 
 KINDS = ("leave", "sick", "business_trip")
 
@@ -208,10 +209,19 @@ def working_days_away(period: Period, cal: Calendar) -> int:
     return count
 
 
+_COVERING = select(
+    Absence.username, Absence.starts_at, Absence.ends_at, Absence.kind, Absence.substitute
+).where(Absence.ends_at > bindparam("now"), Absence.starts_at <= bindparam("now"))
+
+
 def away_now(session: Session, now: datetime) -> dict[str, Period]:
-    """Who is absent at `now`: absent_now over the stored absences that cover it."""
-    rows = session.scalars(select(Absence).where(Absence.ends_at > now, Absence.starts_at <= now))
-    return absent_now((Period.of(r) for r in rows), now)
+    """Who is absent at `now`: absent_now over the stored absences that cover it.
+
+    Read as plain rows (every routed request asks; ORM objects cost more than the answer),
+    after flushing only this session's unflushed absences.
+    """
+    flush_for(session, Absence)
+    return absent_now((Period(*row) for row in core_rows(session, _COVERING, {"now": now})), now)
 
 
 def group_reach(session: Session, group: str, *, now: datetime) -> list[User]:

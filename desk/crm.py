@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Text, cast, func, select, text
+from sqlalchemy import Text, bindparam, cast, func, select, text
 from sqlalchemy.orm import Session, object_session
 
 from desk import sla
@@ -33,7 +33,7 @@ from desk.models import (
     Task,
     User,
 )
-from desk.session_reads import settings_read
+from desk.session_reads import core_rows, flush_for, per_transaction
 
 CLOSED_STATUSES = ("done", "closed", "rejected", "cancelled")
 
@@ -57,14 +57,20 @@ class InvalidStatusError(DeskError, ValueError):
 def calendars(session: Session) -> dict[str, Calendar]:
     """The calendars admins maintain, falling back to the two seeded defaults.
 
-    Every call reads the rows (a service task asks several times per request), so an admin's
-    edit counts from the next call in any process; what is cached is only the parsing, keyed
-    by the stored text itself.
+    Read once per transaction (desk.session_reads.per_transaction: the handlers of one step ask
+    several times), so an admin's edit counts from the next transaction in any process; the
+    parsing is cached too, keyed by the stored text itself.
     """
+    return per_transaction(session, "crm.calendars", (CalendarRow,), lambda: _read_calendars(session))
+
+
+_CALENDARS = select(CalendarRow.name, cast(CalendarRow.data, Text))
+
+
+def _read_calendars(session: Session) -> dict[str, Calendar]:
     from desk.calendar import DEFAULT_CALENDARS
 
-    with settings_read(session, CalendarRow):
-        rows = session.execute(select(CalendarRow.name, cast(CalendarRow.data, Text))).all()
+    rows = core_rows(session, _CALENDARS)
     return {**DEFAULT_CALENDARS, **{name: _stored_calendar(data) for name, data in rows}}
 
 
@@ -74,16 +80,17 @@ def _stored_calendar(data: str) -> Calendar:
 
 
 def sla_policies(session: Session) -> tuple[sla.SlaPolicy, ...]:
-    with settings_read(session, SlaPolicyRow):
-        rows = session.execute(
-            select(
-                SlaPolicyRow.category,
-                SlaPolicyRow.priority,
-                SlaPolicyRow.resolve_within,
-                SlaPolicyRow.calendar,
-            ).order_by(SlaPolicyRow.id)
-        ).all()
-    return sla.DEFAULT_POLICIES + tuple(sla.SlaPolicy(*row) for row in rows)
+    """The built-in policies, then the admins' in their order; read once per transaction."""
+    return per_transaction(session, "crm.sla_policies", (SlaPolicyRow,), lambda: _read_sla_policies(session))
+
+
+_SLA_POLICIES = select(
+    SlaPolicyRow.category, SlaPolicyRow.priority, SlaPolicyRow.resolve_within, SlaPolicyRow.calendar
+).order_by(SlaPolicyRow.id)
+
+
+def _read_sla_policies(session: Session) -> tuple[sla.SlaPolicy, ...]:
+    return sla.DEFAULT_POLICIES + tuple(sla.SlaPolicy(*row) for row in core_rows(session, _SLA_POLICIES))
 
 
 def get_request(session: Session, request_id: int | str) -> Request:
@@ -251,12 +258,39 @@ def close_request(session: Session, request: Request, outcome: str, *, now: date
 
 def route(session: Session, category: str | None) -> RouteRule:
     """The routing rule for a category (admin-edited); unknown categories go to the dispatchers."""
-    rule = session.scalars(select(RouteRule).where(RouteRule.category == (category or "*"))).first()
-    if rule is None:
-        rule = session.scalars(select(RouteRule).where(RouteRule.category == "*")).first()
+    wanted = category or "*"
+    rules = per_transaction(
+        session, ("crm.route", wanted), (RouteRule,), lambda: _read_rules(session, wanted)
+    )
+    rule = next((r for r in rules if r.category == wanted), None) or next(
+        (r for r in rules if r.category == "*"), None
+    )
     return rule or RouteRule(
         category="*", dispatcher_group="dispatchers", executor=None, needs_approval=False, approvers=[]
     )
+
+
+_RULES = (
+    select(
+        RouteRule.id,
+        RouteRule.category,
+        RouteRule.dispatcher_group,
+        RouteRule.executor,
+        RouteRule.needs_approval,
+        RouteRule.approvers,
+    )
+    .where(RouteRule.category.in_(bindparam("categories", expanding=True)))
+    .order_by(RouteRule.id)
+)
+
+
+def _read_rules(session: Session, category: str) -> tuple[RouteRule, ...]:
+    """The category's rule and the catch-all one, in one statement (as unattached rows: read only)."""
+    rows = core_rows(session, _RULES, {"categories": sorted({category, "*"})})
+    return tuple(RouteRule(**row._mapping) for row in rows)
+
+
+_TASK_BY_KEY = select(Task.id).where(Task.idempotency_key == bindparam("key"))
 
 
 def create_task(
@@ -272,9 +306,10 @@ def create_task(
 ) -> Task:
     """Create a task once per idempotency key, so a re-run job does not duplicate it."""
     if idempotency_key:
-        existing = session.scalars(select(Task).where(Task.idempotency_key == idempotency_key)).first()
-        if existing is not None:
-            return existing
+        flush_for(session, Task)
+        existing = core_rows(session, _TASK_BY_KEY, {"key": idempotency_key})
+        if existing:
+            return session.get(Task, existing[0].id)
     task = Task(
         title=title[:255],
         description=description,
@@ -334,12 +369,17 @@ def find_contact(
     session: Session, *, email: str | None = None, phone_e164: str | None = None
 ) -> Contact | None:
     if email:
-        found = session.scalars(select(Contact).where(Contact.email == email.lower())).first()
+        found = session.scalars(_CONTACT_BY_EMAIL, {"email": email.lower()}).first()
         if found is not None:
             return found
     if phone_e164:
-        return session.scalars(select(Contact).where(Contact.phone_e164 == phone_e164)).first()
+        return session.scalars(_CONTACT_BY_PHONE, {"phone": phone_e164}).first()
     return None
+
+
+# Built once: building the statement cost more than running it, on every matched request.
+_CONTACT_BY_EMAIL = select(Contact).where(Contact.email == bindparam("email"))
+_CONTACT_BY_PHONE = select(Contact).where(Contact.phone_e164 == bindparam("phone"))
 
 
 def get_or_create_contact(
@@ -418,11 +458,16 @@ def match_company(session: Session, *, name: str, inn: str | None = None) -> Com
     return found
 
 
-def request_payload(request: Request) -> Mapping[str, Any]:
-    """What templates and notifications say about a request (people by name: `assignee_name`)."""
-    session = object_session(request)
+def request_payload(request: Request, names: Mapping[str, str] | None = None) -> Mapping[str, Any]:
+    """What templates and notifications say about a request (people by name: `assignee_name`).
+
+    `names` (username -> full name) is the staff the caller read already, the assignee among
+    them if they are staff: then no statement is needed for the name.
+    """
     assignee_name = request.assignee
-    if session is not None and request.assignee:
+    if names is not None:
+        assignee_name = names.get(request.assignee or "") or request.assignee
+    elif (session := object_session(request)) is not None and request.assignee:
         found = session.scalars(select(User.full_name).where(User.username == request.assignee)).first()
         assignee_name = found or request.assignee
     return {

@@ -11,23 +11,24 @@ from sqlalchemy.orm import Session
 from desk.classify import CompiledDictionary, compile_dictionary
 from desk.classify_dictionary import DEFAULT_DICTIONARY
 from desk.models import DictionaryEntry
-from desk.session_reads import settings_read
+from desk.session_reads import core_rows, per_transaction
 
 _Rows = tuple[tuple[str, str, float], ...]
 
 
 def _rows(session: Session) -> _Rows:
     """(category, keyword, weight) in the admins' category order: plain tuples, as a few hundred
-    ORM objects per classified request cost more than classifying it."""
-    with settings_read(session, DictionaryEntry):
-        return tuple(
-            tuple(row)
-            for row in session.execute(
-                select(DictionaryEntry.category, DictionaryEntry.keyword, DictionaryEntry.weight).order_by(
-                    DictionaryEntry.category_position, DictionaryEntry.id
-                )
-            ).all()
-        )
+    ORM objects per classified request cost more than classifying it. Once per transaction."""
+    return per_transaction(session, "dictionary.rows", (DictionaryEntry,), lambda: _read_rows(session))
+
+
+_ROWS = select(DictionaryEntry.category, DictionaryEntry.keyword, DictionaryEntry.weight).order_by(
+    DictionaryEntry.category_position, DictionaryEntry.id
+)
+
+
+def _read_rows(session: Session) -> _Rows:
+    return tuple(tuple(row) for row in core_rows(session, _ROWS))
 
 
 def _as_mapping(rows: _Rows) -> dict[str, dict[str, float]]:
@@ -44,10 +45,11 @@ def load_dictionary(session: Session) -> Mapping[str, Mapping[str, float]]:
 
 
 def current_dictionary(session: Session) -> CompiledDictionary:
-    """The stored dictionary compiled for classify(), read on every call.
+    """The stored dictionary compiled for classify(), read once per transaction.
 
-    The rows are read each time, so an admin's edit (in any process) counts from the next
-    request on; only the compiling is cached, keyed by the rows' content, never by time.
+    The rows are read by every transaction, so an admin's edit (in any process) counts from the
+    next request on; only the compiling is cached across them, keyed by the rows' content,
+    never by time.
     """
     return _compiled(_rows(session))
 

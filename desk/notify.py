@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from desk.errors import DeskError
 from desk.models import Notification
+from desk.preferences import Reach, derived_keys, reshape
+from desk.session_reads import core_rows, flush_for
 from desk.template_sandbox import BoundedSandbox
 
 TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
@@ -331,6 +333,80 @@ def enqueue(
 
     apply_preferences(session, row)  # the recipient's ticked channels replace the default one
     return row
+
+
+_TAKEN = select(Notification.idempotency_key).where(
+    Notification.idempotency_key.in_(bindparam("keys", expanding=True))
+)
+
+
+def enqueue_all(
+    session: Session,
+    *,
+    now: datetime,
+    template: str,
+    payload: Mapping[str, Any],
+    to: Sequence[tuple[str, str, str]],
+    staff: Mapping[str, Reach],
+    request_id: int | None = None,
+    delivered_to: Container[str] = (),
+) -> list[Notification]:
+    """Add one notification per (recipient, channel, idempotency key) in `to`, skipping keys that exist.
+
+    What `enqueue` does per row, for a whole recipient list at once: `staff` (desk.preferences.reach,
+    read by the caller, who also needs the names) gives each recipient's language and ticked
+    channels, one statement finds which keys (and derived keys) exist, the admins' wording is read
+    once, and the rows are only added: they go to the database with the caller's next flush.
+    In-app rows to the recipients in `delivered_to` are written delivered: being in the inbox is
+    the delivery, which otherwise took an UPDATE right after the INSERT (or the outbox's own
+    transaction after the commit). Returns the rows added.
+    """
+    from desk.staff import template_overrides
+
+    keys = [key for _, _, key in to]
+    for recipient, channel, key in to:
+        keys += derived_keys(key, channel, staff.get(recipient))
+    if not keys:
+        return []
+    flush_for(session, Notification)  # the request's pending changes need no flush for this read
+    taken = {key for (key,) in core_rows(session, _TAKEN, {"keys": keys})}
+    if all(key in taken for _, _, key in to):
+        return []
+    overrides = template_overrides(session, template)
+    rendered: dict[str, tuple[str, str]] = {}
+    added: list[Notification] = []
+    for recipient, channel, key in to:
+        if key in taken:
+            continue
+        who = staff.get(recipient)
+        language = (who.language if who is not None else None) or "ru"
+        if language not in rendered:
+            rendered[language] = render(template, language, payload, overrides)
+        subject, body = rendered[language]
+        row = Notification(
+            recipient=recipient,
+            channel=channel,
+            template=template,
+            payload=dict(payload),
+            subject=subject,
+            body=body,
+            idempotency_key=key,
+            status="pending",
+            attempts=0,
+            request_id=request_id,
+            created_at=now,
+        )
+        for written in (row, *reshape(row, who, taken)):
+            if (
+                written.channel == "in_app"
+                and written.status == "pending"
+                and written.recipient in delivered_to
+            ):
+                written.status, written.sent_at = "sent", now
+            taken.add(written.idempotency_key)
+            added.append(written)
+    session.add_all(added)
+    return added
 
 
 def deliver_in_app(session: Session, *, now: datetime, ids: Iterable[int] | None = None) -> int:

@@ -10,17 +10,28 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Set
+from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, select
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, and_, bindparam, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from desk.models import Base, Notification, User
 from desk.outbox import Status, check_channels
 from desk.phones import try_normalize_phone
+from desk.session_reads import core_rows, flush_for
 
-__all__ = ["NotificationPreference", "apply_preferences", "preferences_of", "save_preferences", "wants"]
+__all__ = [
+    "NotificationPreference",
+    "Reach",
+    "apply_preferences",
+    "derived_keys",
+    "preferences_of",
+    "reach",
+    "reshape",
+    "save_preferences",
+    "wants",
+]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +81,50 @@ def wants(session: Session, username: str, event: str, channel: str) -> bool | N
     return None if row is None else channel in row[0]
 
 
+class Reach(NamedTuple):
+    """What notifying one staff member needs: their language and name, their addresses, and the
+    channels they ticked for one event (None: no choice, the default channel stands)."""
+
+    username: str
+    full_name: str
+    language: str
+    email: str | None
+    phone: str | None
+    channels: list[str] | None
+
+
+_REACH = (
+    select(
+        User.username,
+        User.full_name,
+        User.language,
+        User.email,
+        User.phone,
+        NotificationPreference.channels,
+    )
+    .outerjoin(
+        NotificationPreference,
+        and_(NotificationPreference.user_id == User.id, NotificationPreference.event == bindparam("event")),
+    )
+    .where(User.username.in_(bindparam("names", expanding=True)))
+)
+
+
+def reach(session: Session, usernames: Iterable[str], event: str) -> dict[str, Reach]:
+    """Username -> Reach for the staff among `usernames`, with their choice for `event`.
+
+    One statement for a notification's whole recipient list (and the request's assignee, whose
+    name templates show): a lookup per recipient plus a preference read per row cost more than
+    the notification itself.
+    """
+    names = sorted({n for n in usernames if n})
+    if not names:
+        return {}
+    flush_for(session, User, NotificationPreference)
+    rows = core_rows(session, _REACH, {"names": names, "event": event})
+    return {row.username: Reach(*row) for row in rows}
+
+
 def apply_preferences(session: Session, row: Notification) -> list[Notification]:
     """Reshape a just-written notification to its recipient's ticked channels; returns the added rows.
 
@@ -78,26 +133,54 @@ def apply_preferences(session: Session, row: Notification) -> list[Notification]
     so a re-run job adds nothing twice.
     """
     check_channels([row.channel])
-    found = session.execute(
-        select(NotificationPreference, User)
-        .join(User, User.id == NotificationPreference.user_id)
-        .where(User.username == row.recipient, NotificationPreference.event == row.template)
-    ).first()
-    if found is None:  # no such user, or no choice for this event: the default channel stands
+    who = reach(session, [row.recipient], row.template).get(row.recipient)
+    if who is None or who.channels is None:  # no such user, or no choice for this event
         return []
-    pref, user = found
-    wanted = check_channels(list(pref.channels))
+    keys = derived_keys(row.idempotency_key, row.channel, who)
+    taken = (
+        set(
+            session.scalars(
+                select(Notification.idempotency_key).where(Notification.idempotency_key.in_(keys))
+            )
+        )
+        if keys
+        else set()
+    )
+    added = reshape(row, who, taken)
+    session.add_all(added)
+    if added or row.status == Status.SKIPPED.value:
+        session.flush()
+    return added
+
+
+def derived_keys(key: str, channel: str, who: Reach | None) -> list[str]:
+    """The idempotency keys of the extra rows `who`'s choice adds to a row on `channel`, to read first."""
+    if who is None or who.channels is None:
+        return []
+    return [_derived_key(key, c) for c in check_channels(list(who.channels)) if c != channel]
+
+
+def reshape(row: Notification, who: Reach | None, taken: Set[str]) -> list[Notification]:
+    """Apply `who`'s choice to an unwritten or just-written row; the extra rows it needs (not yet added).
+
+    `taken` holds the derived keys that exist already (derived_keys, read by the caller), so a
+    re-run job adds nothing twice. No choice for the event: the row stands as it is.
+    """
+    check_channels([row.channel])
+    if who is None or who.channels is None:
+        return []
+    wanted = check_channels(list(who.channels))
     if row.channel not in wanted:
         row.status = Status.SKIPPED.value
-        row.dead_reason = f"{user.username} turned {row.channel} off for {row.template!r}"
+        row.dead_reason = f"{who.username} turned {row.channel} off for {row.template!r}"
     added = []
     for channel in (c for c in wanted if c != row.channel):
-        address = _address(user, channel)
+        address = _address(who, channel)
         if address is None:
-            log.info("notification %s: %s has no address for %s", row.id, user.username, channel)
+            log.info("notification %s: %s has no address for %s", row.id, who.username, channel)
             continue
         key = _derived_key(row.idempotency_key, channel)
-        if session.scalars(select(Notification.id).where(Notification.idempotency_key == key)).first():
+        if key in taken:
             continue
         added.append(
             Notification(
@@ -115,13 +198,10 @@ def apply_preferences(session: Session, row: Notification) -> list[Notification]
                 created_at=row.created_at,
             )
         )
-    session.add_all(added)
-    if added or row.status == Status.SKIPPED.value:
-        session.flush()
     return added
 
 
-def _address(user: User, channel: str) -> str | None:
+def _address(user: Reach, channel: str) -> str | None:
     if channel == "in_app":
         return user.username
     if channel == "email":

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String, Text, UniqueConstraint, select
+from sqlalchemy import Index, String, Text, UniqueConstraint, bindparam, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from desk.models import Base, Request
+from desk.session_reads import core_rows, per_transaction
 
 # Reports select done requests by date range (web.views.reports); declared here, created in 0007.
 Index("ix_request_done_at", Request.__table__.c.done_at)
@@ -54,10 +55,24 @@ class LoginFailure(Base):
 
 
 def template_overrides(session: Session, template: str) -> dict[tuple[str, str], tuple[str, str]]:
-    """The admins' wordings of `template`, keyed as desk.notify.render expects."""
-    rows = session.execute(
-        select(TemplateOverride.language, TemplateOverride.subject, TemplateOverride.body).where(
-            TemplateOverride.template == template
-        )
-    ).all()
+    """The admins' wordings of `template`, keyed as desk.notify.render expects.
+
+    Read once per transaction (desk.session_reads.per_transaction), so an edit counts from the
+    next one; a notification to several people renders from one read.
+    """
+    return per_transaction(
+        session,
+        ("staff.template_overrides", template),
+        (TemplateOverride,),
+        lambda: _read_overrides(session, template),
+    )
+
+
+_OVERRIDES = select(TemplateOverride.language, TemplateOverride.subject, TemplateOverride.body).where(
+    TemplateOverride.template == bindparam("template")
+)
+
+
+def _read_overrides(session: Session, template: str) -> dict[tuple[str, str], tuple[str, str]]:
+    rows = core_rows(session, _OVERRIDES, {"template": template})
     return {(template, language): (subject, body) for language, subject, body in rows}

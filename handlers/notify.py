@@ -7,6 +7,7 @@ from typing import Any
 
 from desk import crm, notify
 from desk.absence import group_reach
+from desk.preferences import reach
 from engine.handlers import HandlerInput, HandlerOutput, JobContext, Text, TopicMeta
 from handlers._common import job_key, transaction
 
@@ -64,22 +65,27 @@ def handle(variables: Mapping[str, Any], context: JobContext) -> dict[str, Any]:
             group_members=groups,
             named=variables,
         )
+        assignee = request.assignee if request else None
+        # One statement for every recipient's language and channels and the assignee's name.
+        staff = reach(
+            session, [recipient for recipient, _ in recipients] + [assignee or ""], variables["template"]
+        )
+        names = {username: who.full_name for username, who in staff.items()}
         payload = {
             **{k: v for k, v in variables.items() if isinstance(v, str | int | float | bool)},
-            **(crm.request_payload(request) if request else {}),
+            **(crm.request_payload(request, names) if request else {}),
         }
-        for recipient, channel in recipients:
-            user = crm.find_user(session, recipient)
-            notify.enqueue(
-                session,
-                now=context.now,
-                recipient=recipient,
-                channel=channel,
-                template=variables["template"],
-                payload=payload,
-                idempotency_key=job_key(context, recipient, channel),
-                language=user.language if user else "ru",
-                request_id=request.id if request else None,
-            )
-        notify.deliver_in_app(session, now=context.now)
+        notify.enqueue_all(
+            session,
+            now=context.now,
+            template=variables["template"],
+            payload=payload,
+            to=[
+                (recipient, channel, job_key(context, recipient, channel))
+                for recipient, channel in recipients
+            ],
+            staff=staff,
+            request_id=request.id if request else None,
+            delivered_to={recipient for recipient, _ in recipients},  # in-app: being in the inbox
+        )
     return {"notified": len(recipients)}

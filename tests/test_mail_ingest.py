@@ -240,6 +240,7 @@ def test_reply_is_appended_notifies_the_assignee_and_shows_on_the_timeline(mail,
             )
         ).all()
         assert note.recipient == "executor" and note.channel == "in_app"
+        assert (note.status, note.sent_at) == ("sent", MONDAY_10 + timedelta(hours=1))  # written delivered
         assert "Ошибка сканирования" in note.body
         entries = timeline(session, request.id)
         assert [(e.direction, e.action) for e in entries] == [

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import update
+from sqlalchemy import event, insert, update
 
-from desk import classify, crm
+from desk import classify, crm, notify
 from desk.calendar import DEFAULT_CALENDARS
 from desk.dictionary import current_dictionary, save_dictionary
-from desk.models import CalendarRow, DictionaryEntry, Request, SlaPolicyRow
+from desk.models import CalendarRow, DictionaryEntry, Request, RouteRule, SlaPolicyRow
+from desk.preferences import reach
+from desk.staff import TemplateOverride
 
 NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 
@@ -92,3 +94,86 @@ def test_a_request_read_again_after_commit_shows_another_sessions_change(app):
             writer.execute(update(Request).where(Request.id == request_id).values(subject="Сканер"))
         with reader.begin():
             assert crm.get_request(reader, request_id).subject == "Сканер"
+
+
+# ---------------------------------------------------------------------- read once per transaction
+
+
+def _statements(app) -> list[str]:
+    seen: list[str] = []
+    event.listen(app.extensions["db_engine"], "before_cursor_execute", lambda *a: seen.append(a[2]))
+    return seen
+
+
+def test_settings_are_read_once_per_transaction_and_again_by_the_next(any_app):
+    sessions = any_app.extensions["sessions"]
+    seen = _statements(any_app)
+
+    def calendar_reads() -> int:
+        return sum("CAST(business_calendar.data" in s for s in seen)
+
+    with sessions() as session, session.begin():
+        first = crm.calendars(session)
+        assert crm.calendars(session) is first
+        assert crm.route(session, "printer").dispatcher_group == "dispatchers"
+        assert calendar_reads() == 1
+    _stored_support(any_app, extra_holidays=["2026-11-25"])
+    with sessions() as admin, admin.begin():
+        admin.add(RouteRule(category="printer", dispatcher_group="print-desk"))
+    with sessions() as session, session.begin():
+        assert crm.calendars(session)["support"].extra_holidays == {date(2026, 11, 25)}
+        assert crm.route(session, "printer").dispatcher_group == "print-desk"
+        assert crm.route(session, "scanner").dispatcher_group == "dispatchers"
+    assert calendar_reads() == 2
+
+
+def test_an_edit_in_the_same_transaction_is_seen_by_its_next_read(app):
+    with app.extensions["sessions"]() as session, session.begin():
+        assert crm.route(session, "printer").dispatcher_group == "dispatchers"
+        session.add(RouteRule(category="printer", dispatcher_group="print-desk"))
+        assert crm.route(session, "printer").dispatcher_group == "print-desk"  # pending: read with it
+        session.flush()
+        assert crm.route(session, "printer").dispatcher_group == "print-desk"
+        session.execute(update(RouteRule).where(RouteRule.category == "printer").values(dispatcher_group="x"))
+        assert crm.route(session, "printer").dispatcher_group == "x"
+
+        assert crm.sla_policies(session) == crm.sla_policies(session)
+        session.execute(
+            insert(SlaPolicyRow).values(
+                category="printer", priority="*", resolve_within="8h", calendar="support"
+            )
+        )
+        assert crm.sla_policies(session)[-1].resolve_within == "8h"
+
+
+def test_an_edited_template_wording_renders_the_next_notification(app):
+    sessions = app.extensions["sessions"]
+
+    def rendered(key: str) -> str:
+        with sessions() as session, session.begin():
+            staff = reach(session, ["executor"], "request_resolved")
+            (row,) = notify.enqueue_all(
+                session,
+                now=NOW,
+                template="request_resolved",
+                payload={"number": "REQ-1", "subject": "s", "resolution": ""},
+                to=[("executor", "in_app", key)],
+                staff=staff,
+            )
+            return row.subject
+
+    assert rendered("k1") == "REQ-1: обращение решено"
+    with sessions() as session, session.begin():
+        session.add(
+            TemplateOverride(
+                template="request_resolved",
+                language="ru",
+                subject="Готово {{ number }}",
+                body="b",
+                updated_at=NOW,
+            )
+        )
+    assert rendered("k2") == "Готово REQ-1"
+    with sessions() as session, session.begin():
+        session.execute(update(TemplateOverride).values(subject="Решено {{ number }}"))
+    assert rendered("k3") == "Решено REQ-1"

@@ -47,6 +47,7 @@ __all__ = ["NotificationNotFoundError", "Outbox", "PassReport", "init_app"]
 _OWN = "outbox_own_session"  # session.info flag: the outbox's own sessions do not trigger the hook
 _NEW_IDS = "outbox_new_notifications"
 _NEW_TASKS = "outbox_new_external_tasks"
+_CLAIMABLE = frozenset(s.value for s in CLAIMABLE)
 
 
 class NotificationNotFoundError(LookupError):
@@ -243,8 +244,17 @@ def _hook(sessions: sessionmaker, outbox: Outbox) -> None:
     def _collect(session: Session, _context: Any) -> None:
         if session.info.get(_OWN):
             return
+        # Only rows written due for delivery: the writer settled the others (in-app written as
+        # delivered, skipped ones), and e-mail delivered here with SMTP off would only answer "off".
+        # Those need no read of their state after the commit.
+        mail_off = outbox.dispatch is None and outbox.settings.smtp is None
         for obj in session.new:
-            if isinstance(obj, Notification) and obj.id is not None:
+            if (
+                isinstance(obj, Notification)
+                and obj.id is not None
+                and (obj.status is None or obj.status in _CLAIMABLE)
+                and not (mail_off and obj.channel == "email")
+            ):
                 session.info.setdefault(_NEW_IDS, set()).add(obj.id)
         for obj in list(session.new) + list(session.dirty):  # created, or re-assigned to an address
             if isinstance(obj, Task) and obj.id is not None and "@" in (obj.assignee or ""):

@@ -6,8 +6,9 @@ processed only when the result is `settled` (its outcome is committed), so a cra
 database outage means the message is offered again, and offering it again is harmless:
 the Message-ID is unique in `mail_message`, and a second delivery is a `duplicate`.
 
-The decision itself is `desk.mail.threading.decide` over `DbThreadIndex`, a read view of
-`mail_message` and `request`. Appending, reopening and filing an auto-reply are one
+The decision itself is `desk.mail.threading.decide` over `DbThreadIndex`
+(desk.mail.thread_index), a read view of `mail_message` and `request`; a request card's
+e-mails are desk.mail.timeline. Appending, reopening and filing an auto-reply are one
 transaction with the notifications they cause. A new request is opened by the caller's
 `open_request` (web.intake), which commits on its own and starts the process, so a new
 message is first claimed (`action="pending"`, raw bytes kept) and finished after the
@@ -24,8 +25,8 @@ import email.parser
 import email.policy
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
@@ -43,9 +44,12 @@ from desk.mail.parse import (
     MalformedMessageError,
     parse_message,
 )
-from desk.mail.threading import DEFAULT_REOPEN_WINDOW, KnownRequest, ThreadDecision, decide, thread_ids
+from desk.mail.thread_index import PENDING, DbThreadIndex
+from desk.mail.threading import DEFAULT_REOPEN_WINDOW, ThreadDecision, decide, thread_ids
+from desk.mail.timeline import TimelineAttachment, TimelineEntry, timeline
 from desk.messages import MailAttachment, MailMessage
 from desk.models import Request, Task
+from desk.preferences import reach
 
 __all__ = [
     "ACTIONS",
@@ -75,12 +79,8 @@ ACTIONS: tuple[str, ...] = (
     "rejected",
 )
 SOURCES = ("imap", "file", "api")
-PENDING = "pending"
 DEFAULT_MAX_MESSAGE_BYTES = 25 * 1024 * 1024
 DEFAULT_CLAIM_LEASE = timedelta(minutes=5)
-# A hostile or very long thread must not turn into an unbounded IN (...) list; the most
-# recent ids are the ones that decide.
-MAX_THREAD_IDS = 200
 EXCERPT_CHARS = 300
 
 
@@ -154,95 +154,6 @@ class IngestResult:
             "request": self.request,
             "reason": self.reason,
         }
-
-
-@dataclass(frozen=True)
-class _Stored:
-    """What threading reads of a stored message."""
-
-    action: str
-    request_id: int | None
-    task_id: int | None
-
-
-@dataclass(frozen=True)
-class _Match:
-    """The stored message a reply names, when it belongs to a task (an e-mail to an external executor)."""
-
-    task_id: int
-
-
-class DbThreadIndex:
-    """`desk.mail.threading.ThreadIndex` over the database, for one transaction.
-
-    Every lookup is by an indexed column (the unique Message-ID, the request number), and
-    the rows read are kept for the transaction, so deciding one message costs one query
-    for its own id, one for the ids it replies to and one for the request they name.
-    Pending rows (claimed by an ingester that is still opening their request) are not
-    "stored" yet: they neither make a message a duplicate nor thread replies.
-    """
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self._rows: dict[str, _Stored | None] = {}
-        self.requests: dict[str, Request] = {}
-
-    def stored(self, message_ids: Sequence[str]) -> dict[str, _Stored]:
-        """The stored rows (pending ones included) of those of `message_ids` that exist."""
-        ids = list(dict.fromkeys(message_ids))[:MAX_THREAD_IDS]
-        missing = [i for i in ids if i not in self._rows]
-        if missing:
-            self._rows.update(dict.fromkeys(missing))
-            for row in self.session.execute(
-                select(
-                    MailMessage.message_id, MailMessage.action, MailMessage.request_id, MailMessage.task_id
-                ).where(MailMessage.message_id.in_(missing))
-            ):
-                self._rows[row.message_id] = _Stored(row.action, row.request_id, row.task_id)
-        return {i: row for i in ids if (row := self._rows.get(i)) is not None}
-
-    def request_for_message_ids(self, message_ids: Sequence[str]) -> KnownRequest | None:
-        rows = self.stored(message_ids)
-        for message_id in list(message_ids)[:MAX_THREAD_IDS]:
-            row = rows.get(message_id)
-            if row is not None and row.request_id is not None:
-                request = self.session.get(Request, row.request_id)
-                return self._known(request) if request is not None else None
-        return None
-
-    def request_by_number(self, number: str) -> KnownRequest | None:
-        request = self.session.scalars(select(Request).where(Request.number == number.upper())).first()
-        return self._known(request) if request is not None else None
-
-    def has_message(self, message_id: str) -> bool:
-        row = self.stored([message_id]).get(message_id)
-        return row is not None and row.action != PENDING
-
-    def task_for_message_ids(self, message_ids: Sequence[str]) -> _Match | None:
-        """The task of the most recent stored message in `message_ids` that is on a task, if any."""
-        rows = self.stored(message_ids)
-        for message_id in list(message_ids)[:MAX_THREAD_IDS]:
-            row = rows.get(message_id)
-            if row is not None and row.action != PENDING:
-                return _Match(row.task_id) if row.task_id is not None else None
-        return None
-
-    def request(self, number: str) -> Request:
-        """The request threading found (already loaded), for the caller to change."""
-        return self.requests.get(number) or crm.get_request(self.session, number)
-
-    def _known(self, request: Request) -> KnownRequest:
-        known = known_request(request)
-        self.requests[known.number] = request
-        return known
-
-
-def known_request(request: Request) -> KnownRequest:
-    """The threading view of a request; a finished one closed when it last entered its finished status."""
-    closed_at = None
-    if request.status in crm.CLOSED_STATUSES:
-        closed_at = request.closed_at or request.done_at or request.status_changed_at
-    return KnownRequest(request.number or crm.request_number(request.id), request.status, closed_at)
 
 
 class MailIngester:
@@ -610,19 +521,21 @@ def _notify(
     request: Request | None,
     now: datetime,
 ) -> None:
-    for recipient in dict.fromkeys(recipients):
-        user = crm.find_user(session, recipient)
-        notify.enqueue(
-            session,
-            now=now,
-            recipient=recipient,
-            channel="in_app",
-            template=template,
-            payload=payload,
-            idempotency_key=f"mail:{row.message_id}:{recipient}"[:255],
-            language=(user.language if user is not None else None) or "ru",
-            request_id=request.id if request is not None else None,
-        )
+    """In-app notices of a message; to staff they are written delivered (the inbox is the delivery),
+    so no delivery transaction follows the commit. Anyone else is left to the outbox, which tells
+    why it cannot show them one."""
+    names = list(dict.fromkeys(recipients))
+    staff = reach(session, names, template)
+    notify.enqueue_all(
+        session,
+        now=now,
+        template=template,
+        payload=payload,
+        to=[(name, "in_app", f"mail:{row.message_id}:{name}"[:255]) for name in names],
+        staff=staff,
+        request_id=request.id if request is not None else None,
+        delivered_to=staff,
+    )
 
 
 def _header_message_id(raw: bytes) -> str | None:
@@ -650,73 +563,3 @@ def _best_effort_headers(raw: bytes) -> dict[str, str]:
         }
     except Exception:
         return {}
-
-
-# ---------------------------------------------------------------------------- the request card
-
-
-@dataclass(frozen=True)
-class TimelineAttachment:
-    id: int
-    filename: str
-    content_type: str
-    size: int
-    truncated: bool
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    """One e-mail on a request's card, inbound or sent by us; `quoted` is the history the sender quoted."""
-
-    id: int
-    message_id: str
-    direction: str
-    action: str
-    at: datetime
-    from_address: str
-    from_name: str
-    to_addresses: str
-    subject: str
-    text: str
-    quoted: str
-    reason: str
-    task_id: int | None
-    attachments: tuple[TimelineAttachment, ...] = field(default=())
-
-
-def timeline(session: Session, request_id: int) -> list[TimelineEntry]:
-    """Every stored e-mail of a request, oldest first (messages still being opened are left out)."""
-    rows = session.scalars(
-        select(MailMessage)
-        .where(MailMessage.request_id == request_id, MailMessage.action != PENDING)
-        .order_by(MailMessage.at, MailMessage.id)
-    ).all()
-    files: dict[int, list[TimelineAttachment]] = {}
-    if rows:
-        for a in session.scalars(
-            select(MailAttachment)
-            .where(MailAttachment.message_id.in_([r.id for r in rows]))
-            .order_by(MailAttachment.id)
-        ):
-            files.setdefault(a.message_id, []).append(
-                TimelineAttachment(a.id, a.filename, a.content_type, a.size, a.truncated)
-            )
-    return [
-        TimelineEntry(
-            r.id,
-            r.message_id,
-            r.direction,
-            r.action,
-            r.at,
-            r.from_address,
-            r.from_name,
-            r.to_addresses,
-            r.subject,
-            r.body_text,
-            r.quoted_text,
-            r.reason,
-            r.task_id,
-            tuple(files.get(r.id, ())),
-        )
-        for r in rows
-    ]
