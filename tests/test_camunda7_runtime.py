@@ -478,3 +478,19 @@ def test_a_loop_runs_any_number_of_times_and_the_instance_waits_where_it_ended(e
     complete_task(engine, started.id, "Task_check")
     with engine.session_factory() as session:
         assert session.get(Instance, started.id).status == "completed"
+
+
+def test_a_variable_one_parallel_path_set_survives_the_join_whichever_path_arrives_last(engine):
+    """Camunda's paths share the instance's variables: the count one path made stands when the
+    other path (a person's review, which never touches it) reaches the join after it. Around a
+    loop, each pass counts on from the last; SpiffWorkflow's last-arriving copy reset the count
+    to its value at the split, and the loop never ended."""
+    deploy_diagram(engine, "parallel_paths_in_a_loop.bpmn")
+    started = engine.start("c7_parallel_paths_in_a_loop", variables={"counter": 0})
+    for review in (1, 2, 3):
+        assert open_task_names(engine, started.id) == ["Task_review"]
+        complete_task(engine, started.id, "Task_review", {"remark": f"pass {review}"})
+    with engine.session_factory() as session:
+        instance = session.get(Instance, started.id)
+        assert (instance.variables["counter"], instance.variables["remark"]) == (3, "pass 3")
+    assert open_task_names(engine, started.id) == ["Task_check"]
