@@ -314,7 +314,28 @@ def enqueue(
     from desk.staff import template_overrides
 
     subject, body = render(template, language, payload, template_overrides(session, template))
-    row = Notification(
+    row = _pending(recipient, channel, template, payload, (subject, body), idempotency_key, request_id, now)
+    session.add(row)
+    session.flush()
+    from desk.preferences import apply_preferences
+
+    apply_preferences(session, row)  # the recipient's ticked channels replace the default one
+    return row
+
+
+def _pending(
+    recipient: str,
+    channel: str,
+    template: str,
+    payload: Mapping[str, Any],
+    wording: tuple[str, str],
+    idempotency_key: str,
+    request_id: int | None,
+    now: datetime,
+) -> Notification:
+    """A new outbox row, waiting for its delivery."""
+    subject, body = wording
+    return Notification(
         recipient=recipient,
         channel=channel,
         template=template,
@@ -327,12 +348,6 @@ def enqueue(
         request_id=request_id,
         created_at=now,
     )
-    session.add(row)
-    session.flush()
-    from desk.preferences import apply_preferences
-
-    apply_preferences(session, row)  # the recipient's ticked channels replace the default one
-    return row
 
 
 _TAKEN = select(Notification.idempotency_key).where(
@@ -382,20 +397,7 @@ def enqueue_all(
         language = (who.language if who is not None else None) or "ru"
         if language not in rendered:
             rendered[language] = render(template, language, payload, overrides)
-        subject, body = rendered[language]
-        row = Notification(
-            recipient=recipient,
-            channel=channel,
-            template=template,
-            payload=dict(payload),
-            subject=subject,
-            body=body,
-            idempotency_key=key,
-            status="pending",
-            attempts=0,
-            request_id=request_id,
-            created_at=now,
-        )
+        row = _pending(recipient, channel, template, payload, rendered[language], key, request_id, now)
         for written in (row, *reshape(row, who, taken)):
             if (
                 written.channel == "in_app"

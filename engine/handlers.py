@@ -198,30 +198,66 @@ def _check(topic: str, meta: TopicMeta) -> None:
             )
 
 
-@dataclass(frozen=True)
 class JobContext:
-    """What a handler may want besides variables: a stable idempotency key and where it runs."""
+    """What a handler may want besides variables: a stable idempotency key and where it runs.
 
-    #: The job's id, or (in-process inside the step) a function that writes the job's row and
-    #: returns its id: most handlers never ask, and those that don't cost no statement for it.
-    job_ref: int | Callable[[], int]
-    instance_id: str
-    business_key: str | None
-    element_id: str
-    topic: str
-    attempt: int
-    now: datetime
-    resources: Any = None  # what the app hands its handlers (database sessions, settings); opaque here
-    #: The step's own database session when the handler runs inside the instance's transaction
-    #: (in-process topics, engine.runtime); None when it runs on its own (an RQ job's handler
-    #: before the step existed, a test calling it directly). Handlers reach it through
-    #: handlers._common.transaction, never directly.
-    session: Any = None
+    Read-only once made. `job_id` may be given as a function that writes the job's row and
+    returns its id (in-process, inside the step): most handlers never ask for it, and those
+    that don't cost no statement for it.
+    """
+
+    __slots__ = (
+        "_job_id",
+        "instance_id",
+        "business_key",
+        "element_id",
+        "topic",
+        "attempt",
+        "now",
+        "resources",
+        "session",
+    )
+
+    def __init__(
+        self,
+        job_id: int | Callable[[], int],
+        instance_id: str,
+        business_key: str | None,
+        element_id: str,
+        topic: str,
+        attempt: int,
+        now: datetime,
+        resources: Any = None,
+        session: Any = None,
+    ) -> None:
+        values = {
+            "_job_id": job_id,
+            "instance_id": instance_id,
+            "business_key": business_key,
+            "element_id": element_id,
+            "topic": topic,
+            "attempt": attempt,
+            "now": now,
+            # What the app hands its handlers (database sessions, settings); opaque here.
+            "resources": resources,
+            # The step's own database session when the handler runs inside the instance's
+            # transaction (in-process topics, engine.runtime); None when it runs on its own (an RQ
+            # job's handler before the step existed, a test calling it directly). Handlers reach
+            # it through handlers._common.transaction, never directly.
+            "session": session,
+        }
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"JobContext is read-only ({name})")
 
     @property
     def job_id(self) -> int:
         """The job's id: the same on every attempt of the job, so keys made from it are idempotent."""
-        return self.job_ref if isinstance(self.job_ref, int) else self.job_ref()
+        if not isinstance(self._job_id, int):
+            object.__setattr__(self, "_job_id", self._job_id())
+        return self._job_id
 
 
 @dataclass
