@@ -158,11 +158,14 @@ def _upsert_copied(
     conn.exec_driver_sql(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {delta} (n integer, LIKE {table.name}) ON COMMIT DELETE ROWS"
     )
-    integer = {i for i, c in enumerate(columns) if c in measures and not isinstance(table.c[c].type, Float)}
     cursor = conn.connection.dbapi_connection.cursor()
+    # The rows go as they are: counts are ints (only ints are ever added to them), and an integer
+    # column given a float would fail the COPY, not round. (A per-cell int() cost the writer ~1 s
+    # per 60,000 imported requests.)
     with cursor.copy(f"COPY {delta} (n, {listed}) FROM STDIN") as copy:
+        write = copy.write_row
         for n, row in enumerate(rows):
-            copy.write_row((n, *(int(v) if i in integer else v for i, v in enumerate(row))))
+            write((n, *row))
     # Taken out as they go in: a second call in the same transaction starts from an empty table.
     sql = (
         f"WITH taken AS (DELETE FROM {delta} RETURNING *) "

@@ -287,7 +287,9 @@ def _batch(
     if conn.dialect.name == "postgresql":
         _fast_commit(conn)
         conn.exec_driver_sql(f"LOCK TABLE {', '.join(_LOCKED)} IN SHARE ROW EXCLUSIVE MODE")
-    rows = _new_rows(conn, kind, size, after=after)
+    # Request rows come without their raw JSON: the worker mapped them from the copy it was sent,
+    # and the writer reads the raw text of only the few it has to map itself (Batch.raw_of).
+    rows = _new_rows(conn, kind, size, after=after, raw=kind != "requests")
     if not rows:
         return None
     ahead = premapper.take() if kind == "requests" else premap.Ahead()
@@ -328,15 +330,16 @@ def _map_ahead(
         )
 
 
-def _new_rows(conn: Connection, kind: str, size: int, *, after: int = 0) -> Sequence[Row]:
-    """The first `size` NEW rows of `kind` after staging id `after`, in file order, with the id column."""
+def _new_rows(conn: Connection, kind: str, size: int, *, after: int = 0, raw: bool = True) -> Sequence[Row]:
+    """The first `size` NEW rows of `kind` after staging id `after`, in file order, with the id column
+    (and their raw JSON unless `raw` is false)."""
     return conn.execute(
         select(
             StagingRow.id,
             StagingRow.file_id,
             StagingRow.source_line,
             StagingRow.external_id,
-            StagingRow.raw,
+            *([StagingRow.raw] if raw else []),
             StagingRow.problem,
             # A subquery, not a join: with the fresh table's stale statistics the planner
             # hash-joined and sorted every NEW row (0.6 s a batch at 290,000 rows).
