@@ -34,6 +34,8 @@ class ReportDay(Base):
     """Daily counters per dimension (see desk/report_days.py for what each measure counts)."""
 
     __tablename__ = "report_day"
+    # Room for the counters' updates on their own page (migration 0021): HOT, the key untouched.
+    __table_args__ = {"postgresql_with": {"fillfactor": 70}}
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
     value: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -53,6 +55,7 @@ class ReportStageDay(Base):
     """Working and wall minutes per status of the requests done that day, and how many they were."""
 
     __tablename__ = "report_stage_day"
+    __table_args__ = {"postgresql_with": {"fillfactor": 70}}
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     status: Mapped[str] = mapped_column(String(16), primary_key=True)
     working_minutes: Mapped[float] = mapped_column(Float, default=0.0)

@@ -14,7 +14,19 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import String, Table, any_, bindparam, delete, func, insert, literal_column, select, update
+from sqlalchemy import (
+    Boolean,
+    String,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Row
 
@@ -235,13 +247,14 @@ def _bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> 
 def _copy_rows(
     conn: Connection, table: Table, keys: list[str], processors: list[Any], rows: list[dict[str, Any]]
 ) -> None:
-    """COPY `rows` into `table` (PostgreSQL); an aware datetime goes to its timestamptz column as it
-    is, since the column stores the instant and the UTC conversion the type makes for SQLite changes
-    nothing stored (it was a third of the writer's per-cell work on a request row)."""
+    """COPY `rows` into `table` (PostgreSQL). Aware datetimes and booleans go as they are: a
+    timestamptz column stores the instant, so the UTC conversion the type makes for SQLite changes
+    nothing stored, and the boolean processor only checks and coerces what PostgreSQL's boolean
+    input takes anyway (together a third of the writer's per-cell work on a request row)."""
     convert = [
         (i, p)
         for i, (k, p) in enumerate(zip(keys, processors, strict=True))
-        if p is not None and not isinstance(table.c[k].type, UtcDateTime)
+        if p is not None and not isinstance(table.c[k].type, UtcDateTime | Boolean)
     ]
     cells = operator.itemgetter(*keys) if len(keys) > 1 else (lambda row: (row[keys[0]],))
     cursor = conn.connection.dbapi_connection.cursor()
