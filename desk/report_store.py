@@ -34,6 +34,8 @@ class ReportDay(Base):
     """Daily counters per dimension (see desk/report_days.py for what each measure counts)."""
 
     __tablename__ = "report_day"
+    # Room for the counters' updates on their own page (migration 0021): HOT, the key untouched.
+    __table_args__ = {"postgresql_with": {"fillfactor": 70}}
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
     value: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -53,6 +55,7 @@ class ReportStageDay(Base):
     """Working and wall minutes per status of the requests done that day, and how many they were."""
 
     __tablename__ = "report_stage_day"
+    __table_args__ = {"postgresql_with": {"fillfactor": 70}}
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     status: Mapped[str] = mapped_column(String(16), primary_key=True)
     working_minutes: Mapped[float] = mapped_column(Float, default=0.0)
@@ -158,11 +161,14 @@ def _upsert_copied(
     conn.exec_driver_sql(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {delta} (n integer, LIKE {table.name}) ON COMMIT DELETE ROWS"
     )
-    integer = {i for i, c in enumerate(columns) if c in measures and not isinstance(table.c[c].type, Float)}
     cursor = conn.connection.dbapi_connection.cursor()
+    # The rows go as they are: counts are ints (only ints are ever added to them), and an integer
+    # column given a float would fail the COPY, not round. (A per-cell int() cost the writer ~1 s
+    # per 60,000 imported requests.)
     with cursor.copy(f"COPY {delta} (n, {listed}) FROM STDIN") as copy:
+        write = copy.write_row
         for n, row in enumerate(rows):
-            copy.write_row((n, *(int(v) if i in integer else v for i, v in enumerate(row))))
+            write((n, *row))
     # Taken out as they go in: a second call in the same transaction starts from an empty table.
     sql = (
         f"WITH taken AS (DELETE FROM {delta} RETURNING *) "

@@ -209,6 +209,14 @@ def test_imported_requests_carry_numbers_contacts_and_derived_facts(any_app):
     assert first.number == f"REQ-{first.id:06d}" and first.version == 1
     assert (first.pickup_minutes, first.processing_bucket, first.sla_met) == (5.0, "30 min – 1 h", True)
     assert (friday.pickup_late, friday.pickup_overrun_minutes, friday.status) == (True, 15.0, "done")
+    # Moscow wall times, stored as the same instants whichever way the bulk writer sends them
+    moscow = ZoneInfo("Europe/Moscow")
+    assert (first.created_at, first.taken_at, first.closed_at) == (
+        datetime(2024, 9, 23, 10, 0, tzinfo=moscow),
+        datetime(2024, 9, 23, 10, 5, tzinfo=moscow),
+        datetime(2024, 9, 23, 12, 0, tzinfo=moscow),
+    )
+    assert first.created_at.utcoffset().total_seconds() == 0 and first.escalated is False
     with any_app.extensions["sessions"]() as session:
         ivanov = session.scalars(select(Contact).where(Contact.email == "ivanov@romashka.ru")).one()
         assert (ivanov.phones, ivanov.phone_e164) == (["+79161234567", "+74951234567"], "+79161234567")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import functools
+import gc
 import multiprocessing
 import os
 import signal
@@ -67,10 +68,18 @@ _PR_SET_PDEATHSIG = 1
 _context: MappingContext | None = None
 
 
+GC_THRESHOLD = (50_000, 20, 20)
+"""The collector's thresholds while rows are mapped and written. Mapping a row allocates dozens
+of objects and keeps few, so at the default (a collection every 700 allocations, and full ones
+walking every batch's rows kept so far) the collector took ~7% of the worker's CPU."""
+
+
 def _init(context: MappingContext, parent: int) -> None:
     global _context
     _die_with_parent(parent)
     _context = context
+    gc.freeze()  # the modules and the context stay for the worker's life: never walk them again
+    gc.set_threshold(*GC_THRESHOLD)
 
 
 def _die_with_parent(parent: int) -> None:

@@ -16,8 +16,10 @@ after the imported ones.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -176,7 +178,7 @@ def run(
     if on_total is not None:
         on_total(total)
     workers = premap.WORKERS if map_ahead and "requests" in kinds and total > batch_rows else 0
-    with premap.Premapper(context, workers) as premapper:
+    with _fewer_collections(), premap.Premapper(context, workers) as premapper:
         job = _Run(engine, run_id, batch_rows, context, premapper, now, progress, report)
         for kind in (k for k in KINDS if k in kinds):
             job.kind(kind)
@@ -187,6 +189,17 @@ def run(
         )
     report.seconds = time.perf_counter() - started
     return report
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """The mapping worker's collector thresholds for the run (premap.GC_THRESHOLD), then the old ones."""
+    before = gc.get_threshold()
+    gc.set_threshold(*premap.GC_THRESHOLD)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 class _FirstLines:
@@ -287,7 +300,9 @@ def _batch(
     if conn.dialect.name == "postgresql":
         _fast_commit(conn)
         conn.exec_driver_sql(f"LOCK TABLE {', '.join(_LOCKED)} IN SHARE ROW EXCLUSIVE MODE")
-    rows = _new_rows(conn, kind, size, after=after)
+    # Request rows come without their raw JSON: the worker mapped them from the copy it was sent,
+    # and the writer reads the raw text of only the few it has to map itself (Batch.raw_of).
+    rows = _new_rows(conn, kind, size, after=after, raw=kind != "requests")
     if not rows:
         return None
     ahead = premapper.take() if kind == "requests" else premap.Ahead()
@@ -328,15 +343,16 @@ def _map_ahead(
         )
 
 
-def _new_rows(conn: Connection, kind: str, size: int, *, after: int = 0) -> Sequence[Row]:
-    """The first `size` NEW rows of `kind` after staging id `after`, in file order, with the id column."""
+def _new_rows(conn: Connection, kind: str, size: int, *, after: int = 0, raw: bool = True) -> Sequence[Row]:
+    """The first `size` NEW rows of `kind` after staging id `after`, in file order, with the id column
+    (and their raw JSON unless `raw` is false)."""
     return conn.execute(
         select(
             StagingRow.id,
             StagingRow.file_id,
             StagingRow.source_line,
             StagingRow.external_id,
-            StagingRow.raw,
+            *([StagingRow.raw] if raw else []),
             StagingRow.problem,
             # A subquery, not a join: with the fresh table's stale statistics the planner
             # hash-joined and sorted every NEW row (0.6 s a batch at 290,000 rows).
