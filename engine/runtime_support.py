@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
+from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.util.task import TaskState
@@ -31,6 +32,7 @@ from engine.specs import (
     CARDINALITY_REFUSED,
     EngineMessage,
 )
+from engine.spiff_patches import common_ancestor
 from engine.step_rows import StepEvent, StepRows
 from engine.store import (
     HistoryEvent,
@@ -200,10 +202,35 @@ def current_variables(workflow: BpmnWorkflow) -> dict[str, Any]:
         if workflow.last_task is not None:
             data.update(workflow.last_task.data)
         return data
+    paths = [
+        # A path that reached a join waits there; its variables are on the task it came from.
+        task.parent if _waiting_at_join(task) else task
+        for task in workflow.get_tasks(state=TaskState.READY | TaskState.STARTED | TaskState.WAITING)
+    ]
+    parted = common_ancestor(paths) if len(paths) > 1 else None
     merged: dict[str, Any] = {}
-    for task in workflow.get_tasks(state=TaskState.READY | TaskState.STARTED | TaskState.WAITING):
-        merged.update(process_scope_data(task))  # an activity's locals are not the process's
+    if parted is None:
+        for path in paths:
+            merged.update(process_scope_data(path))  # an activity's locals are not the process's
+        return merged
+    # Parallel paths share the process's variables in Camunda: what any path set since they
+    # parted shows, the later change winning, as the join will merge them (engine.spiff_patches).
+    before = process_scope_data(parted)
+    merged.update(before)
+    for path in sorted(paths, key=lambda t: t.last_state_change):
+        for name, value in process_scope_data(path).items():
+            if name not in before or before[name] != value:
+                merged[name] = value
     return merged
+
+
+def _waiting_at_join(task: Any) -> bool:
+    return (
+        task.state == TaskState.WAITING
+        and isinstance(task.task_spec, UnstructuredJoin)
+        and task.parent is not None
+        and not task.data
+    )
 
 
 def _reevaluate_cardinality(workflow: BpmnWorkflow, element_id: str) -> None:

@@ -136,7 +136,7 @@ _without_depth_limit(TaskIterator.__init__)
 _without_depth_limit(BpmnTaskIterator.__init__)
 
 
-def _common_ancestor(tasks: list[Any]) -> Any | None:
+def common_ancestor(tasks: list[Any]) -> Any | None:
     """The nearest task every one of `tasks` descends from (or is), None when they share none."""
     common = tasks[0]
     for task in tasks[1:]:
@@ -179,7 +179,7 @@ def _join_branches(self: Any, my_task: Any) -> bool:
     this_pass = [t for t in finished if earlier is None or t.is_descendant_of(earlier)]
     this_pass.sort(key=lambda t: t.last_state_change)
     paths = [t.parent for t in this_pass] + [my_task.parent]
-    parted = _common_ancestor(paths)
+    parted = common_ancestor(paths)
     if parted is None:
         return _library_join(self, my_task)
     before = parted.data

@@ -482,13 +482,16 @@ def test_a_loop_runs_any_number_of_times_and_the_instance_waits_where_it_ended(e
 
 def test_a_variable_one_parallel_path_set_survives_the_join_whichever_path_arrives_last(engine):
     """Camunda's paths share the instance's variables: the count one path made stands when the
-    other path (a person's review, which never touches it) reaches the join after it. Around a
-    loop, each pass counts on from the last; SpiffWorkflow's last-arriving copy reset the count
+    other path (a person's review, which never touches it) reaches the join after it, and the
+    instance shows it while the review is still open. Around a loop, each pass counts on from the
+    last; SpiffWorkflow's last-arriving copy reset the count
     to its value at the split, and the loop never ended."""
     deploy_diagram(engine, "parallel_paths_in_a_loop.bpmn")
     started = engine.start("c7_parallel_paths_in_a_loop", variables={"counter": 0})
     for review in (1, 2, 3):
         assert open_task_names(engine, started.id) == ["Task_review"]
+        with engine.session_factory() as session:  # the count shows while the review is open
+            assert session.get(Instance, started.id).variables["counter"] == review
         complete_task(engine, started.id, "Task_review", {"remark": f"pass {review}"})
     with engine.session_factory() as session:
         instance = session.get(Instance, started.id)
