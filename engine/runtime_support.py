@@ -32,7 +32,7 @@ from engine.specs import (
     CARDINALITY_REFUSED,
     EngineMessage,
 )
-from engine.spiff_patches import common_ancestor
+from engine.spiff_patches import changes_since, common_ancestor
 from engine.step_rows import StepEvent, StepRows
 from engine.store import (
     HistoryEvent,
@@ -208,20 +208,15 @@ def current_variables(workflow: BpmnWorkflow) -> dict[str, Any]:
         for task in workflow.get_tasks(state=TaskState.READY | TaskState.STARTED | TaskState.WAITING)
     ]
     parted = common_ancestor(paths) if len(paths) > 1 else None
-    merged: dict[str, Any] = {}
     if parted is None:
+        merged: dict[str, Any] = {}
         for path in paths:
             merged.update(process_scope_data(path))  # an activity's locals are not the process's
         return merged
     # Parallel paths share the process's variables in Camunda: what any path set since they
     # parted shows, the later change winning, as the join will merge them (engine.spiff_patches).
-    before = process_scope_data(parted)
-    merged.update(before)
-    for path in sorted(paths, key=lambda t: t.last_state_change):
-        for name, value in process_scope_data(path).items():
-            if name not in before or before[name] != value:
-                merged[name] = value
-    return merged
+    in_order = sorted(paths, key=lambda t: t.last_state_change)
+    return changes_since(process_scope_data(parted), [process_scope_data(path) for path in in_order])
 
 
 def _waiting_at_join(task: Any) -> bool:

@@ -153,6 +153,18 @@ def common_ancestor(tasks: list[Any]) -> Any | None:
     return common
 
 
+def changes_since(before: dict[str, Any], paths: list[dict[str, Any]]) -> dict[str, Any]:
+    """`before` with what each of `paths` changed since, later paths winning: Camunda's shared
+    variables after parallel paths that each had a copy (the join, and the variables view while
+    the paths run)."""
+    merged = dict(before)
+    for data in paths:
+        for name, value in data.items():
+            if name not in before or before[name] != value:
+                merged[name] = value
+    return merged
+
+
 def _previous_pass(my_task: Any) -> Any | None:
     """The same join reached on an earlier pass through a loop, if this task descends from one."""
     walker = my_task.parent
@@ -182,12 +194,7 @@ def _join_branches(self: Any, my_task: Any) -> bool:
     parted = common_ancestor(paths)
     if parted is None:
         return _library_join(self, my_task)
-    before = parted.data
-    merged = copy.deepcopy(before)
-    for path in paths:
-        for name, value in path.data.items():
-            if name not in before or before[name] != value:
-                merged[name] = copy.deepcopy(value)
+    merged = copy.deepcopy(changes_since(parted.data, [path.data for path in paths]))
     for task in finished:
         # As the library does: a path reset into a branch once cancelled must not keep the old one.
         if task.has_state(TaskState.COMPLETED):
