@@ -32,7 +32,7 @@ MAX_INT_BITS = 100_000
 FUNCTION_PREFIX = "_fn_"
 
 
-class _Refused(Exception):
+class Refused(Exception):
     """Raised inside the sandbox; Expression.evaluate turns it into ExpressionEvaluationError."""
 
 
@@ -82,7 +82,7 @@ def _attr(obj: Any, name: str) -> Any:
         return obj.get(name)
     if isinstance(obj, (date, time, timedelta)) and name in _TEMPORAL_FIELDS:
         return getattr(obj, name)
-    raise _Refused(f"cannot read field {name!r} of {_describe(obj)}; fields can be read from maps only")
+    raise Refused(f"cannot read field {name!r} of {_describe(obj)}; fields can be read from maps only")
 
 
 def _item(obj: Any, key: Any) -> Any:
@@ -95,12 +95,12 @@ def _item(obj: Any, key: Any) -> Any:
         if isinstance(key, str) and key.lstrip("-").isdigit():
             key = int(key)
         if not isinstance(key, int):
-            raise _Refused(f"a list index must be a whole number, not {_describe(key)}")
+            raise Refused(f"a list index must be a whole number, not {_describe(key)}")
         try:
             return obj[key]
         except IndexError:
             return None
-    raise _Refused(f"cannot index {_describe(obj)}")
+    raise Refused(f"cannot index {_describe(obj)}")
 
 
 def is_number(value: Any) -> bool:
@@ -109,7 +109,7 @@ def is_number(value: Any) -> bool:
 
 def check_int_size(value: Any) -> Any:
     if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
-        raise _Refused(f"the result would exceed {MAX_INT_BITS} bits")
+        raise Refused(f"the result would exceed {MAX_INT_BITS} bits")
     return value
 
 
@@ -117,16 +117,16 @@ def multiply(left: Any, right: Any) -> Any:
     """`*` without memory bombs: text repetition is capped, list repetition refused."""
     for seq, times in ((left, right), (right, left)):
         if isinstance(seq, (list, tuple)):
-            raise _Refused("repeating lists with '*' is not allowed")
+            raise Refused("repeating lists with '*' is not allowed")
         if isinstance(seq, str) and isinstance(times, int):
             if len(seq) * times > MAX_REPEAT_LENGTH:
-                raise _Refused(f"the text would be longer than {MAX_REPEAT_LENGTH} characters")
+                raise Refused(f"the text would be longer than {MAX_REPEAT_LENGTH} characters")
     if (
         isinstance(left, int)
         and isinstance(right, int)
         and left.bit_length() + right.bit_length() > MAX_INT_BITS
     ):
-        raise _Refused(f"the result would exceed {MAX_INT_BITS} bits")
+        raise Refused(f"the result would exceed {MAX_INT_BITS} bits")
     return left * right
 
 
@@ -134,14 +134,14 @@ def power(base: Any, exponent: Any) -> Any:
     """`**` with a bounded result size."""
     if isinstance(base, int) and isinstance(exponent, int) and abs(base) > 1 and exponent > 0:
         if exponent > MAX_EXPONENT or base.bit_length() * exponent > MAX_INT_BITS:
-            raise _Refused(f"{base} ** {exponent} is too large")
+            raise Refused(f"{base} ** {exponent} is too large")
     return base**exponent
 
 
 def _mod(left: Any, right: Any) -> Any:
     """`%` / `mod` is arithmetic only: Python's text formatting can build huge strings."""
     if isinstance(left, (str, bytes)):
-        raise _Refused("'%' on text (printf-style formatting) is not allowed; join text with '+'")
+        raise Refused("'%' on text (printf-style formatting) is not allowed; join text with '+'")
     return left % right
 
 
@@ -149,7 +149,7 @@ def add(left: Any, right: Any) -> Any:
     """`+` with a cap on the length of text or lists it builds."""
     if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
         if len(left) + len(right) > MAX_TEXT_LENGTH:
-            raise _Refused(f"the result would be longer than {MAX_TEXT_LENGTH}")
+            raise Refused(f"the result would be longer than {MAX_TEXT_LENGTH}")
     return left + right
 
 
@@ -160,7 +160,7 @@ def _number(text: str) -> int | float:
         try:
             return float(text)
         except ValueError:
-            raise _Refused(f"cannot use the text {text!r} as a number") from None
+            raise Refused(f"cannot use the text {text!r} as a number") from None
 
 
 def _coerce_pair(left: Any, right: Any) -> tuple[Any, Any]:
@@ -196,12 +196,12 @@ def _compare(op: str, left: Any, right: Any) -> bool:
     try:
         return bool(_ORDERING[op](left, right))
     except TypeError:
-        raise _Refused(f"cannot compare {_describe(left)} {op} {_describe(right)}") from None
+        raise Refused(f"cannot compare {_describe(left)} {op} {_describe(right)}") from None
 
 
 def _text(obj: Any, method: str) -> str:
     if not isinstance(obj, str):
-        raise _Refused(f".{method}() works on text, not on {_describe(obj)}")
+        raise Refused(f".{method}() works on text, not on {_describe(obj)}")
     return obj
 
 
@@ -216,7 +216,7 @@ def _replace(obj: Any, old: str, new: str, *count: int) -> str:
     text = _text(obj, "replace")
     growth = len(new) - len(old)
     if growth > 0 and len(text) + text.count(old) * growth > MAX_TEXT_LENGTH:
-        raise _Refused(f"replace() would build text longer than {MAX_TEXT_LENGTH}")
+        raise Refused(f"replace() would build text longer than {MAX_TEXT_LENGTH}")
     return text.replace(old, new, *count)
 
 
@@ -233,7 +233,7 @@ def _index_of(obj: Any, item: Any) -> int:
 
 def _mapping(obj: Any, method: str) -> Mapping[Any, Any]:
     if not isinstance(obj, Mapping):
-        raise _Refused(f".{method}() works on maps, not on {_describe(obj)}")
+        raise Refused(f".{method}() works on maps, not on {_describe(obj)}")
     return obj
 
 
@@ -242,18 +242,18 @@ def _spin_number(obj: Any) -> int | float:
         return obj
     if isinstance(obj, str):
         return _number(obj)
-    raise _Refused(f".numberValue() works on numbers, not on {_describe(obj)}")
+    raise Refused(f".numberValue() works on numbers, not on {_describe(obj)}")
 
 
 def _spin_bool(obj: Any) -> bool:
     if isinstance(obj, (bool, str)):
         return to_boolean(obj)
-    raise _Refused(f".boolValue() works on booleans, not on {_describe(obj)}")
+    raise Refused(f".boolValue() works on booleans, not on {_describe(obj)}")
 
 
 def _elements(obj: Any) -> list[Any]:
     if isinstance(obj, (str, Mapping)) or not isinstance(obj, Sequence):
-        raise _Refused(f".elements() works on lists, not on {_describe(obj)}")
+        raise Refused(f".elements() works on lists, not on {_describe(obj)}")
     return list(obj)
 
 
@@ -305,7 +305,7 @@ _NULL_RECEIVERS = frozenset({"isNull", "isEmpty"})
 
 def _method(obj: Any, name: str, *args: Any) -> Any:
     if obj is None and name not in _NULL_RECEIVERS:
-        raise _Refused(f"cannot call .{name}() on null")
+        raise Refused(f"cannot call .{name}() on null")
     return METHODS[name](obj, *args)
 
 
@@ -313,14 +313,14 @@ def _round(number: Any, ndigits: int | None = None) -> Any:
     if ndigits is None:
         return round(number)
     if abs(ndigits) > 100:
-        raise _Refused("round() keeps at most 100 digits")
+        raise Refused("round() keeps at most 100 digits")
     return round(number, ndigits)
 
 
 def _sum(values: Iterable[Any], start: Any = 0) -> Any:
     numbers = list(values)
     if not all(is_number(v) or isinstance(v, bool) for v in [start, *numbers]):
-        raise _Refused("sum() adds numbers only")
+        raise Refused("sum() adds numbers only")
     return sum(numbers, start)
 
 

@@ -39,7 +39,7 @@ from engine.expression_values import (
     MAX_SOURCE_LENGTH,
     METHODS,
     Functions,
-    _Refused,
+    Refused,
     add,
     check_int_size,
     is_number,
@@ -140,7 +140,7 @@ def _const_number(node: ast.AST) -> int | float | None:
                     left, right
                 )
             )
-        except (_Refused, ArithmeticError):
+        except (Refused, ArithmeticError):
             return None
     return None
 
@@ -395,7 +395,7 @@ class Expression:
             if name in self.names:
                 raise ExpressionEvaluationError.unknown_variable(self.source, name, variables) from None
             raise ExpressionEvaluationError(self.source, f"NameError: {err}") from err
-        except (_Refused, ExecutionUnavailable) as err:
+        except (Refused, ExecutionUnavailable) as err:
             raise ExpressionEvaluationError(self.source, str(err)) from None
         except Exception as err:
             raise ExpressionEvaluationError(self.source, f"{type(err).__name__}: {err}") from err
