@@ -32,7 +32,7 @@ from engine.specs import (
     CARDINALITY_REFUSED,
     EngineMessage,
 )
-from engine.spiff_patches import changes_since, common_ancestor
+from engine.spiff_joins import changes_since, common_ancestor
 from engine.step_rows import StepEvent, StepRows
 from engine.store import (
     HistoryEvent,
@@ -214,7 +214,7 @@ def current_variables(workflow: BpmnWorkflow) -> dict[str, Any]:
             merged.update(process_scope_data(path))  # an activity's locals are not the process's
         return merged
     # Parallel paths share the process's variables in Camunda: what any path set since they
-    # parted shows, the later change winning, as the join will merge them (engine.spiff_patches).
+    # parted shows, the later change winning, as the join will merge them (engine.spiff_joins).
     in_order = sorted(paths, key=lambda t: t.last_state_change)
     return changes_since(process_scope_data(parted), [process_scope_data(path) for path in in_order])
 

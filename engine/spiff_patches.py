@@ -21,23 +21,24 @@ tests/conftest.py checks every walk against the library's in the conformance tes
 
 No depth limit: the library's iterators stopped 1,000 levels down (see `_without_depth_limit`).
 
-Joins keep what each parallel path set (see `_join_branches`), as Camunda's shared variables do.
+Parallel joins (what each path set survives; a join in a loop costs the same every pass) are in
+engine.spiff_joins, applied with this module.
 """
 
 from __future__ import annotations
 
-import copy
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnBaseWorkflow
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import TaskNotFoundException
 from SpiffWorkflow.util.task import TaskIterator, TaskState
+
+import engine.spiff_joins  # noqa: F401  (applied with the rest of the library's changes)
 
 _library_get_tasks = BpmnBaseWorkflow.get_tasks
 
@@ -136,76 +137,6 @@ _without_depth_limit(TaskIterator.__init__)
 _without_depth_limit(BpmnTaskIterator.__init__)
 
 
-def common_ancestor(tasks: list[Any]) -> Any | None:
-    """The nearest task every one of `tasks` descends from (or is), None when they share none."""
-    common = tasks[0]
-    for task in tasks[1:]:
-        line = set()
-        walker = common
-        while walker is not None:
-            line.add(walker.id)
-            walker = walker.parent
-        while task is not None and task.id not in line:
-            task = task.parent
-        if task is None:
-            return None
-        common = task
-    return common
-
-
-def changes_since(before: dict[str, Any], paths: list[dict[str, Any]]) -> dict[str, Any]:
-    """`before` with what each of `paths` changed since, later paths winning: Camunda's shared
-    variables after parallel paths that each had a copy (the join, and the variables view while
-    the paths run)."""
-    merged = dict(before)
-    for data in paths:
-        for name, value in data.items():
-            if name not in before or before[name] != value:
-                merged[name] = value
-    return merged
-
-
-def _previous_pass(my_task: Any) -> Any | None:
-    """The same join reached on an earlier pass through a loop, if this task descends from one."""
-    walker = my_task.parent
-    while walker is not None:
-        if walker.task_spec == my_task.task_spec:
-            return walker
-        walker = walker.parent
-    return None
-
-
-def _join_branches(self: Any, my_task: Any) -> bool:
-    """A join's data as Camunda's process variables come out of parallel paths: what a path set
-    stands, whichever path arrives last. SpiffWorkflow gives each path a copy of the variables
-    and let the last path's copy win, so a variable one path changed went back to its value
-    before the split when another path (which never touched it) arrived after it. Each path now
-    contributes only the variables it changed since the paths parted (their nearest common
-    task); the paths' order of arrival decides between two that changed the same one."""
-    finished = [
-        t
-        for t in my_task.workflow.tasks.values()
-        if t.task_spec == self and t.has_state(TaskState.FINISHED_MASK) and not my_task.is_descendant_of(t)
-    ]
-    earlier = _previous_pass(my_task)
-    this_pass = [t for t in finished if earlier is None or t.is_descendant_of(earlier)]
-    this_pass.sort(key=lambda t: t.last_state_change)
-    paths = [t.parent for t in this_pass] + [my_task.parent]
-    parted = common_ancestor(paths)
-    if parted is None:
-        return _library_join(self, my_task)
-    merged = copy.deepcopy(changes_since(parted.data, [path.data for path in paths]))
-    for task in finished:
-        # As the library does: a path reset into a branch once cancelled must not keep the old one.
-        if task.has_state(TaskState.COMPLETED):
-            task._drop_children(force=True)
-    my_task.data = merged
-    return True
-
-
-_library_join = UnstructuredJoin._run_hook
-
-
 @contextmanager
 def library_task_walk() -> Iterator[None]:
     """SpiffWorkflow's own task walk while inside: bench/engine.py's "raw SpiffWorkflow" baseline
@@ -222,4 +153,3 @@ def library_task_walk() -> Iterator[None]:
 BpmnWorkflow._do_engine_steps = _do_engine_steps
 BpmnBaseWorkflow.get_tasks = _get_tasks
 BpmnBaseWorkflow.update_waiting_tasks = _update_waiting_tasks
-UnstructuredJoin._run_hook = _join_branches

@@ -503,7 +503,8 @@ def npm_ready(folder: Path, *needed: Path, what: str) -> None:
 def _task_walk_checked_against_the_library(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
     """In the Camunda 7 conformance tests (or everywhere with CHECK_TASK_WALK=1), every task walk
     the engine does is also done by SpiffWorkflow's own iterator, and the two must agree task for
-    task and in order: engine.spiff_patches replaces that iterator for speed, not for behaviour."""
+    task and in order: engine.spiff_patches replaces that iterator for speed, not for behaviour.
+    The same for the parallel join's decision (engine.spiff_joins)."""
     if not (request.module.__name__.startswith("tests.test_camunda7_") or os.environ.get("CHECK_TASK_WALK")):
         yield
         return
@@ -520,4 +521,18 @@ def _task_walk_checked_against_the_library(request: pytest.FixtureRequest, monke
         return ours
 
     monkeypatch.setattr(spiff_patches, "tasks_in_state", checked)
+
+    # The parallel join's "may it fire" (engine.spiff_joins answers the library's descent questions
+    # faster): both must decide alike on every arrival.
+    from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
+
+    from engine import spiff_joins
+
+    def join_checked(spec, my_task):
+        ours = spiff_joins.parallel_join_may_fire(spec, my_task)
+        library = spiff_joins.library_parallel_may_fire(spec, my_task)
+        assert ours == library, f"parallel join {spec.name} decides differently from the library"
+        return ours
+
+    monkeypatch.setattr(ParallelGateway, "_check_threshold_unstructured", join_checked)
     yield

@@ -1,0 +1,151 @@
+"""SpiffWorkflow 3's parallel joins, as Camunda 7 runs them: what each path set survives the join,
+and a join inside a loop costs the same on every pass.
+
+Data. SpiffWorkflow gives each parallel path a copy of the variables and let the last path's copy
+win at the join, so a variable one path changed went back to its value before the split when a
+path that never touched it arrived later. `_join_branches` merges only what each path changed
+since the paths parted (`changes_since`), as Camunda's shared process variables behave.
+
+Speed. Every pass through a loop adds its tasks below the previous pass's, so the tree gets one
+pass deeper each time. The library's parallel gateway asks, for every task of the join seen so far,
+whether it descends from the arriving one and the other way round, each question a walk up the
+whole tree: a loop's 80th pass took ~300 ms and the 200th seconds. Here the arriving task's
+ancestors are collected once per question round, and "does this task descend from the arriving
+one" walks up only until it meets that line (a few tasks: where its own pass branched off). The
+answers, and so the join's decision, are the library's; tests/conftest.py checks them against the
+library in the conformance tests.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
+from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
+from SpiffWorkflow.util.task import TaskState
+
+
+def ancestors(task: Any) -> set[int]:
+    """The identities (`id()`) of every task above `task` in its workflow's tree."""
+    line: set[int] = set()
+    walker = task.parent
+    while walker is not None:
+        line.add(id(walker))
+        walker = walker.parent
+    return line
+
+
+def descends_from(task: Any, target: Any, target_ancestors: set[int]) -> bool:
+    """Whether `target` is above `task`, given `ancestors(target)`: walking up from `task`, meeting
+    one of target's ancestors before target itself means target is on another branch."""
+    walker = task.parent
+    while walker is not None:
+        if walker is target:
+            return True
+        if id(walker) in target_ancestors:
+            return False
+        walker = walker.parent
+    return False
+
+
+def parallel_join_may_fire(self: Any, my_task: Any) -> bool:
+    """The library's ParallelGateway check (a token on each incoming flow, earlier passes of a loop
+    ignored), with the descent questions answered against `my_task`'s ancestor line."""
+    tasks = my_task.workflow.get_tasks(spec_name=self.name)
+    waiting_inputs = set(self.inputs)
+    above = ancestors(my_task)
+
+    def remove_ancestor(task: Any) -> None:
+        # The first input spec met walking up from `task` (the library's recursion, as a loop).
+        while task is not None:
+            if task.task_spec in waiting_inputs:
+                waiting_inputs.remove(task.task_spec)
+                return
+            task = task.parent
+
+    for task in tasks:
+        if descends_from(task, my_task, above):
+            remove_ancestor(task)  # a first pass's task reached only after this join completes
+        elif id(task) in above:
+            continue  # an earlier pass: its inputs are not this pass's
+        elif task.parent.state == TaskState.COMPLETED and task.parent.task_spec in waiting_inputs:
+            waiting_inputs.remove(task.parent.task_spec)
+    return not waiting_inputs
+
+
+def common_ancestor(tasks: list[Any]) -> Any | None:
+    """The nearest task every one of `tasks` descends from (or is), None when they share none."""
+    common = tasks[0]
+    for task in tasks[1:]:
+        line = set()
+        walker = common
+        while walker is not None:
+            line.add(walker.id)
+            walker = walker.parent
+        while task is not None and task.id not in line:
+            task = task.parent
+        if task is None:
+            return None
+        common = task
+    return common
+
+
+def changes_since(before: dict[str, Any], paths: list[dict[str, Any]]) -> dict[str, Any]:
+    """`before` with what each of `paths` changed since, later paths winning: Camunda's shared
+    variables after parallel paths that each had a copy (the join, and the variables view while
+    the paths run)."""
+    merged = dict(before)
+    for data in paths:
+        for name, value in data.items():
+            if name not in before or before[name] != value:
+                merged[name] = value
+    return merged
+
+
+def _previous_pass(my_task: Any) -> Any | None:
+    """The same join reached on an earlier pass through a loop, if this task descends from one."""
+    walker = my_task.parent
+    while walker is not None:
+        if walker.task_spec == my_task.task_spec:
+            return walker
+        walker = walker.parent
+    return None
+
+
+def _join_branches(self: Any, my_task: Any) -> bool:
+    """A join's data as Camunda's process variables come out of parallel paths: what a path set
+    stands, whichever path arrives last. Each path contributes only the variables it changed
+    since the paths parted (their nearest common task); the paths' order of arrival decides
+    between two that changed the same one."""
+    above = ancestors(my_task)
+    finished = [
+        t
+        for t in my_task.workflow.tasks.values()
+        if t.task_spec == self and t.has_state(TaskState.FINISHED_MASK) and id(t) not in above
+    ]
+    earlier = _previous_pass(my_task)
+    if earlier is not None:
+        before_earlier = ancestors(earlier)
+        finished_this_pass = [t for t in finished if descends_from(t, earlier, before_earlier)]
+    else:
+        finished_this_pass = finished
+    this_pass = sorted(finished_this_pass, key=lambda t: t.last_state_change)
+    paths = [t.parent for t in this_pass] + [my_task.parent]
+    parted = common_ancestor(paths)
+    if parted is None:
+        return _library_join(self, my_task)
+    merged = copy.deepcopy(changes_since(parted.data, [path.data for path in paths]))
+    for task in finished:
+        # As the library does: a path reset into a branch once cancelled must not keep the old one.
+        if task.has_state(TaskState.COMPLETED):
+            task._drop_children(force=True)
+    my_task.data = merged
+    return True
+
+
+_library_join = UnstructuredJoin._run_hook
+library_parallel_may_fire = ParallelGateway._check_threshold_unstructured
+
+UnstructuredJoin._run_hook = _join_branches
+ParallelGateway._check_threshold_unstructured = parallel_join_may_fire
