@@ -1,5 +1,6 @@
-"""SpiffWorkflow 3's parallel joins, as Camunda 7 runs them: what each path set survives the join,
-and a join inside a loop costs the same on every pass.
+"""SpiffWorkflow 3's joins, as Camunda 7 runs them: what each parallel path set survives the join,
+a parallel join inside a loop costs the same on every pass, and an inclusive join waits, on every
+pass, for the tokens that can still reach it (`inclusive_join_may_fire`).
 
 Data. SpiffWorkflow gives each parallel path a copy of the variables and let the last path's copy
 win at the join, so a variable one path changed went back to its value before the split when a
@@ -21,6 +22,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.util.task import TaskState
@@ -72,6 +74,60 @@ def parallel_join_may_fire(self: Any, my_task: Any) -> bool:
         elif task.parent.state == TaskState.COMPLETED and task.parent.task_spec in waiting_inputs:
             waiting_inputs.remove(task.parent.task_spec)
     return not waiting_inputs
+
+
+# A token: a task that runs, waits or is about to (FUTURE with its parent done: on the flow to it).
+_TOKEN_STATES = TaskState.READY | TaskState.WAITING | TaskState.STARTED
+
+
+def _is_token(task: Any) -> bool:
+    if task._state & _TOKEN_STATES:
+        return True
+    parent = task.parent
+    return task._state == TaskState.FUTURE and parent is not None and parent._state == TaskState.COMPLETED
+
+
+def _reaches(start: Any, target: Any) -> bool:
+    """Whether a token at `start` (a task spec) can get to `target` along the diagram's flows."""
+    seen = {id(start)}
+    stack = [start]
+    while stack:
+        spec = stack.pop()
+        if spec is target:
+            return True
+        for following in spec.outputs:
+            if id(following) not in seen:
+                seen.add(id(following))
+                stack.append(following)
+    return False
+
+
+def inclusive_join_may_fire(self: Any, my_task: Any) -> bool:
+    """Camunda 7's inclusive join (InclusiveGatewayActivityBehavior.activatesGateway): it fires when
+    as many tokens have arrived as it has incoming flows, or else when no other token of its scope
+    can still reach it. SpiffWorkflow's own check looked only at the first pass through a loop, so
+    on every later pass the join found its inputs "completed" and fired at the first arrival: a
+    review loop opened a second review and the task after the loop at once."""
+    workflow = my_task.workflow
+    above = ancestors(my_task)
+    earlier = _previous_pass(my_task)  # the join's last firing on this path: what came before it is spent
+    before_earlier = ancestors(earlier) if earlier is not None else set()
+    arrived = 0
+    for task in workflow.tasks.values():
+        if task.task_spec is not self or id(task) in above or task._state == TaskState.COMPLETED:
+            continue
+        parent = task.parent
+        if parent is None or parent._state != TaskState.COMPLETED:
+            continue  # a prediction, not a token that came
+        if earlier is None or descends_from(task, earlier, before_earlier):
+            arrived += 1
+    if arrived >= len(self.inputs):
+        return True
+    return not any(
+        _reaches(task.task_spec, self)
+        for task in workflow.tasks.values()
+        if task.task_spec is not self and _is_token(task)
+    )
 
 
 def common_ancestor(tasks: list[Any]) -> Any | None:
@@ -146,6 +202,8 @@ def _join_branches(self: Any, my_task: Any) -> bool:
 
 _library_join = UnstructuredJoin._run_hook
 library_parallel_may_fire = ParallelGateway._check_threshold_unstructured
+library_inclusive_may_fire = InclusiveGateway._check_threshold_unstructured
 
 UnstructuredJoin._run_hook = _join_branches
 ParallelGateway._check_threshold_unstructured = parallel_join_may_fire
+InclusiveGateway._check_threshold_unstructured = inclusive_join_may_fire
