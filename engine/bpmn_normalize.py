@@ -11,7 +11,9 @@ the analyst's tree (which lint reads and the diagram shows) is never touched:
 - data stores, data objects and their associations are removed: Camunda 7 treats them as
   artifacts and ignores them at run time;
 - a flow node with no outgoing flow gets a hidden end event: Camunda ends that path there
-  (implicit end), SpiffWorkflow would leave it dangling;
+  (implicit end), SpiffWorkflow would leave it dangling; a parallel join with no outgoing flow
+  too (Camunda joins, then ends: ParallelGatewayTest.testCompletingJoin), where SpiffWorkflow
+  refused a subprocess ending that way ("A SubWorkflow Must contain an End event");
 - several outgoing flows, conditional flows or a default flow straight out of an activity
   or event become a hidden gateway: a parallel one when no flow has a condition, an
   inclusive one otherwise (BpmnActivityBehavior.performOutgoingBehavior takes every flow
@@ -294,6 +296,8 @@ def _unconditional_gateway_flows_hold(container: Any) -> None:
 
 def _needs_implicit_end(node: Any) -> bool:
     kind = _local(node)
+    if kind == "parallelGateway":
+        return True  # a join with nowhere to go ends its joined path (Camunda's testCompletingJoin)
     if kind in _GATEWAYS or kind == "endEvent":
         return False
     if node.get("triggeredByEvent") == "true" or node.get("isForCompensation") == "true":

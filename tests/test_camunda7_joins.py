@@ -1,4 +1,4 @@
-"""Camunda 7's joins in loops, one Camunda Modeler diagram per behaviour.
+"""Camunda 7's joins (in loops, and where they end a path), one Camunda Modeler diagram per behaviour.
 
 Camunda's inclusive join (InclusiveGatewayActivityBehavior.activatesGateway) fires when as many
 tokens have arrived as it has incoming flows, or else when no other token of its scope can still
@@ -55,4 +55,19 @@ def test_an_inclusive_join_waits_for_a_token_still_looping_upstream_of_it(engine
     assert counter(engine, started.id) == 6
     complete_task(engine, started.id, "C")
     assert open_task_names(engine, started.id) == []
+    assert status(engine, started.id) == "completed"
+
+
+def test_a_parallel_join_with_no_outgoing_flow_ends_its_subprocess(engine):
+    """Camunda joins the paths and ends there (ParallelGatewayTest.testCompletingJoin): the
+    subprocess completes and the process goes on. SpiffWorkflow refused the deploy ("A
+    SubWorkflow Must contain an End event")."""
+    deploy_diagram(engine, "join_without_outgoing_in_subprocess.bpmn")
+    started = engine.start("c7_join_without_outgoing_in_subprocess")
+    assert open_task_names(engine, started.id) == ["Task_a", "Task_b"]
+    complete_task(engine, started.id, "Task_a")
+    assert open_task_names(engine, started.id) == ["Task_b"]
+    complete_task(engine, started.id, "Task_b")
+    assert open_task_names(engine, started.id) == ["Task_after"]
+    complete_task(engine, started.id, "Task_after")
     assert status(engine, started.id) == "completed"
