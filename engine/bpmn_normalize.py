@@ -26,6 +26,10 @@ the analyst's tree (which lint reads and the diagram shows) is never touched:
   exclusive gateway, all of them are taken at an inclusive one); SpiffWorkflow refused it;
 - an errorEventDefinition whose errorRef names no <error> gets one with that code: Camunda
   7 then uses the errorRef itself as the error code (BpmnParse.parseErrorEventDefinition);
+- a script task in JUEL (`scriptFormat="juel"`) becomes an expression service task: Camunda's
+  JUEL script engine evaluates the script as one expression (its value to
+  camunda:resultVariable), which the engine's sandboxed evaluator runs whether or not script
+  tasks are enabled;
 - a reference written as a QName (`messageRef="tns:newInvoice"`, as older Camunda and
   Activiti examples do) names the local id: BpmnParse.resolveName drops the prefix, and
   SpiffWorkflow looked for an element with the whole text as its id.
@@ -44,6 +48,7 @@ from lxml import etree
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 B = f"{{{BPMN_NS}}}"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+CAMUNDA = "{http://camunda.org/schema/1.0/bpmn}"
 HIDDEN_SUFFIX = "__c7"
 
 #: Task-spec names SpiffWorkflow gives its own steps; an element with such an id would replace them.
@@ -103,6 +108,7 @@ def normalize(tree: Any) -> Normalized:
     _rename_reserved(root, taken, result)
     _unprefix_refs(root)
     _declare_bare_error_refs(root, taken)
+    _juel_scripts_as_expressions(root)
     for process in root.iter(f"{B}process"):
         for container in [process, *process.iter(f"{B}subProcess", f"{B}transaction")]:
             _join_links(container, taken, result)
@@ -110,6 +116,27 @@ def normalize(tree: Any) -> Normalized:
             _unconditional_gateway_flows_hold(container)
             _end_dangling_paths(container, taken, result)
     return result
+
+
+def is_juel_script(node: Any) -> bool:
+    """A script task whose inline script is JUEL: an expression, not code."""
+    return (
+        _local(node) == "scriptTask"
+        and (node.get("scriptFormat") or "").strip().lower() == "juel"
+        and node.get(f"{CAMUNDA}resource") is None
+        and node.find(f"{B}script") is not None
+    )
+
+
+def _juel_scripts_as_expressions(root: Any) -> None:
+    for node in list(root.iter(f"{B}scriptTask")):
+        if not is_juel_script(node):
+            continue
+        script = node.find(f"{B}script")
+        node.tag = f"{B}serviceTask"
+        node.set(f"{CAMUNDA}expression", (script.text or "").strip())
+        del node.attrib["scriptFormat"]
+        node.remove(script)
 
 
 def _unique(base: str, taken: set[str]) -> str:

@@ -146,7 +146,12 @@ def _mod(left: Any, right: Any) -> Any:
 
 
 def add(left: Any, right: Any) -> Any:
-    """`+` with a cap on the length of text or lists it builds."""
+    """`+` with a cap on the length of text or lists it builds. A number meets text as a number
+    (EL 1.7.1: `${i + 1}` with i the text "0" is 1, as a Camunda JUEL script's literal gives)."""
+    if is_number(left) and isinstance(right, str):
+        right = _number(right)
+    elif isinstance(left, str) and is_number(right):
+        left = _number(left)
     if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
         if len(left) + len(right) > MAX_TEXT_LENGTH:
             raise Refused(f"the result would be longer than {MAX_TEXT_LENGTH}")

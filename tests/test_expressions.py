@@ -409,6 +409,15 @@ def test_juel_comparisons_coerce_form_strings_like_el():
         evaluate("${amount > 1000}", {"amount": "a lot"})
 
 
+def test_juel_addition_takes_a_number_in_text_as_a_number_and_still_joins_two_texts():
+    """EL 1.7.1: `+` coerces text to a number (a form field, a JUEL script's literal "0")."""
+    assert evaluate("${i + 1}", {"i": "0"}) == 1
+    assert evaluate("${1.5 + amount}", {"amount": "2"}) == 3.5
+    assert evaluate("${'REQ-' + suffix}", {"suffix": "7"}) == "REQ-7"
+    with pytest.raises(ExpressionEvaluationError, match="as a number"):
+        evaluate("${'REQ-' + 5}", {})
+
+
 def test_a_juel_condition_on_the_string_false_is_false():
     assert compile_expression("${approved}").test({"approved": "false"}) is False
     assert compile_expression("${approved}").test({"approved": "TRUE"}) is True
