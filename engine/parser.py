@@ -110,7 +110,29 @@ def load_xml(content: bytes, filename: str) -> etree._ElementTree:
         raise UnsafeXmlError(
             f"{filename} declares a DOCTYPE; DTDs and entities are not allowed in BPMN files"
         )
+    if ACTIVITI_NS.encode() in content:
+        _activiti_as_camunda(tree)
     return tree
+
+
+ACTIVITI_NS = "http://activiti.org/bpmn"
+_ACTIVITI = f"{{{ACTIVITI_NS}}}"
+
+
+def _activiti_as_camunda(tree: etree._ElementTree) -> None:
+    """Camunda 7 reads its extensions in the Activiti namespace too (BpmnParser's
+    ACTIVITI_BPMN_EXTENSIONS_NS, kept for diagrams that came from Activiti): `activiti:assignee`,
+    `activiti:formKey`, `<activiti:field>`... mean what their `camunda:` twins mean. The tree every
+    check and the parser read has them in the Camunda namespace; the stored file is unchanged."""
+    for element in tree.getroot().iter():
+        if not isinstance(element.tag, str):
+            continue
+        if element.tag.startswith(_ACTIVITI):
+            element.tag = CAMUNDA + element.tag[len(_ACTIVITI) :]
+        for key in [k for k in element.attrib if k.startswith(_ACTIVITI)]:
+            value = element.attrib.pop(key)
+            if element.get(CAMUNDA + key[len(_ACTIVITI) :]) is None:
+                element.set(CAMUNDA + key[len(_ACTIVITI) :], value)
 
 
 class _BytesReader:

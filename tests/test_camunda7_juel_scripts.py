@@ -1,15 +1,16 @@
 """Script tasks in JUEL (`scriptFormat="juel"`), as Camunda 7 runs them: the script is one JUEL
 expression whose value goes to camunda:resultVariable. It is not code, so the engine's sandboxed
 expression evaluator runs it even while script tasks (Python) are disabled; other script
-languages stay refused at deploy."""
+languages stay refused at deploy. And Camunda's reading of `activiti:` extensions as `camunda:` ones."""
 
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from engine.deploy import DeployError, deploy
 from engine.runtime import Engine
-from engine.store import Instance
+from engine.store import Instance, TaskCandidate, UserTask
 from tests.conftest import Clock
 from tests.test_camunda7_runtime import DATA, T0, complete_task, deploy_diagram, open_task_names, status
 
@@ -41,3 +42,19 @@ def test_a_juel_script_that_does_not_parse_is_refused_at_deploy_naming_the_task(
         deploy(engine.session_factory, {"juel_script_loop.bpmn": xml.encode()})
     assert "Script_next" in str(refused.value)
     assert "arbitrary code" not in str(refused.value), "refused for its expression, not as a script"
+
+
+def test_extensions_in_the_activiti_namespace_mean_their_camunda_twins(engine):
+    """Camunda 7 reads `activiti:` extensions as `camunda:` ones (diagrams that came from
+    Activiti): the result variables, the script format's task and the candidate group all hold."""
+    xml = (DATA / "juel_script_loop.bpmn").read_text()
+    xml = xml.replace(
+        'xmlns:camunda="http://camunda.org/schema/1.0/bpmn"', 'xmlns:camunda="http://activiti.org/bpmn"'
+    )
+    deploy(engine.session_factory, {"activiti_loop.bpmn": xml.encode()})
+    started = engine.start("c7_juel_script_loop", variables={"wanted": 3})
+    with engine.session_factory() as session:
+        assert session.get(Instance, started.id).variables["label"] == "Counted to 3"
+        [task] = session.scalars(select(UserTask).where(UserTask.instance_id == started.id)).all()
+        groups = session.scalars(select(TaskCandidate.name).where(TaskCandidate.task_id == task.id)).all()
+    assert (task.element_id, groups) == ("Task_check", ["staff"])
