@@ -30,6 +30,8 @@ the analyst's tree (which lint reads and the diagram shows) is never touched:
   JUEL script engine evaluates the script as one expression (its value to
   camunda:resultVariable), which the engine's sandboxed evaluator runs whether or not script
   tasks are enabled;
+- a messageRef on a message throw or end event naming no <message> gets one: Camunda 7 does
+  not look it up there (the event is service-task-like), SpiffWorkflow's parser failed;
 - a reference written as a QName (`messageRef="tns:newInvoice"`, as older Camunda and
   Activiti examples do) names the local id: BpmnParse.resolveName drops the prefix, and
   SpiffWorkflow looked for an element with the whole text as its id.
@@ -108,6 +110,7 @@ def normalize(tree: Any) -> Normalized:
     _rename_reserved(root, taken, result)
     _unprefix_refs(root)
     _declare_bare_error_refs(root, taken)
+    _declare_thrown_message_refs(root, taken)
     _juel_scripts_as_expressions(root)
     for process in root.iter(f"{B}process"):
         for container in [process, *process.iter(f"{B}subProcess", f"{B}transaction")]:
@@ -188,6 +191,26 @@ def _declare_bare_error_refs(root: Any, taken: set[str]) -> None:
                 root.append(error)
             declared.add(ref)
             taken.add(ref)
+
+
+def _declare_thrown_message_refs(root: Any, taken: set[str]) -> None:
+    """A message throw or end event runs as a service task (or passes through) in Camunda 7, which
+    never looks its messageRef up; SpiffWorkflow's parser failed on one naming no <message>
+    ("Expected 1 result"). Catch events are refused for it (engine.camunda_parse_rules)."""
+    declared = {m.get("id") for m in root.findall(f"{B}message")}
+    for tag in ("intermediateThrowEvent", "endEvent"):
+        for event in root.iter(f"{B}{tag}"):
+            for definition in event.findall(f"{B}messageEventDefinition"):
+                ref = definition.get("messageRef")
+                if ref and ref not in declared:
+                    message = etree.Element(f"{B}message", id=ref, name=ref)
+                    first_process = root.find(f"{B}process")
+                    if first_process is not None:
+                        first_process.addprevious(message)
+                    else:
+                        root.append(message)
+                    declared.add(ref)
+                    taken.add(ref)
 
 
 def link_name(event: Any) -> str | None:

@@ -54,3 +54,14 @@ def test_message_throw_and_end_events_with_a_topic_wait_for_their_workers(engine
     engine.complete_job(only_job(engine, started.id), {})
     assert status(engine, started.id) == "completed"
     assert engine.variables(started.id) == {"order": "A-17", "notified": True}
+
+
+def test_a_message_throw_naming_no_declared_message_passes_through_as_in_camunda(engine):
+    """Camunda 7 never looks a throw's messageRef up (the event is service-task-like, and without
+    an implementation a no-op); SpiffWorkflow's parser refused the deploy with an internal
+    AssertionError ("Expected 1 result. Received 0 results")."""
+    deploy_diagram(engine, "message_throw_undeclared.bpmn")
+    started = engine.start("c7_message_throw_undeclared")
+    assert open_task_names(engine, started.id) == ["Task_work"]
+    complete_task(engine, started.id, "Task_work")
+    assert status(engine, started.id) == "completed"
