@@ -22,6 +22,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     TimeDateEventDefinition,
     TimerEventDefinition,
 )
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import IntermediateCatchEvent
 from SpiffWorkflow.camunda.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.camunda.specs.multiinstance_task import (
     ParallelMultiInstanceTask,
@@ -32,6 +33,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine.expressions import is_expression, render, to_text
 from engine.limits import DEFAULT_MAX_CARDINALITY, CardinalityTooLargeError
+from engine.timer_schedule import cron_next, is_cron, server_zone
 
 
 @dataclass(frozen=True)
@@ -218,18 +220,49 @@ class EngineCycleTimer(EngineTimerMixin, CycleTimerEventDefinition):
         super().__init__(name, expression, **kwargs)
         self.calendar = calendar
 
+    def has_fired(self, my_task):
+        """On an intermediate catch event a cycle is a wait for its first moment: Camunda's
+        intermediate timer job continues the path once (repeating belongs to boundary and start
+        events). SpiffWorkflow fired it every cycle and left the path waiting there."""
+        if not _fires_once(my_task) or my_task._get_internal_data("event_fired", False):
+            return super().has_fired(my_task)
+        if self.cycle_complete(my_task):
+            my_task.internal_data.pop("event_value", None)
+            my_task._set_internal_data(event_fired=True)
+            return True
+        return False
+
+    def update_task(self, my_task):
+        if _fires_once(my_task):
+            self.cycle_complete(my_task)  # only records when it is due (engine.specs.timer_due)
+            return
+        super().update_task(my_task)
+
     def cycle_complete(self, my_task):
         event_value = my_task._get_internal_data("event_value")
         now = _now(my_task)
         if event_value is None:
-            cycles, start, duration = parse_cycle(_timer_value(my_task, self.expression), now)
-            event_value = {"cycles": cycles, "next": start.isoformat(), "duration": duration.total_seconds()}
+            value = _timer_value(my_task, self.expression)
+            if is_cron(value):  # Camunda's cron cycle: fires at each moment it names, for ever
+                first = cron_next(value, now, server_zone())
+                event_value = {"cycles": -1, "next": first.isoformat(), "cron": value.strip()}
+            else:
+                cycles, start, duration = parse_cycle(value, now)
+                event_value = {
+                    "cycles": cycles,
+                    "next": start.isoformat(),
+                    "duration": duration.total_seconds(),
+                }
         ready = False
         if event_value["cycles"] != 0:
             next_event = datetime.fromisoformat(event_value["next"])
             if next_event <= now:
-                step = timedelta(seconds=event_value["duration"])
-                event_value["next"] = self._business_end(my_task, next_event, step).isoformat()
+                if "cron" in event_value:
+                    following = cron_next(event_value["cron"], max(next_event, now), server_zone())
+                else:
+                    step = timedelta(seconds=event_value["duration"])
+                    following = self._business_end(my_task, next_event, step)
+                event_value["next"] = following.isoformat()
                 event_value["cycles"] -= 1
                 ready = True
         else:
@@ -237,6 +270,10 @@ class EngineCycleTimer(EngineTimerMixin, CycleTimerEventDefinition):
             my_task.internal_data["event_fired"] = True
         my_task._set_internal_data(event_value=event_value)
         return ready
+
+
+def _fires_once(my_task) -> bool:
+    return isinstance(my_task.task_spec, IntermediateCatchEvent)
 
 
 def parse_cycle(expression: str, now: datetime) -> tuple[int, datetime, timedelta]:

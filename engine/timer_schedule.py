@@ -25,6 +25,16 @@ _MACROS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@
 _ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
 
 
+def server_zone() -> tzinfo:
+    """The zone a cron or a zone-less date is read in: the server's, as Camunda uses the JVM's."""
+    return datetime.now().astimezone().tzinfo
+
+
+def is_cron(text: str) -> bool:
+    """A timeCycle that is a cron expression rather than an ISO 8601 repetition (R…)."""
+    return not text.strip().upper().startswith("R")
+
+
 class TimerSpecError(ValueError):
     """A timer's date, duration or cycle cannot be read; the message says what form is expected."""
 
@@ -38,7 +48,7 @@ class StartSchedule:
 
     @property
     def is_cron(self) -> bool:
-        return self.kind == "timeCycle" and not self.text.upper().startswith("R")
+        return self.kind == "timeCycle" and is_cron(self.text)
 
     def repeats(self) -> int:
         """How many instances the timer starts in all; UNBOUNDED (-1) for R/… and cron."""

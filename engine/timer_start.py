@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from engine.definition_state import timer_status_for
 from engine.errors import EngineError
 from engine.store import ProcessDefinition, StartTimer
-from engine.timer_schedule import UNBOUNDED, StartSchedule
+from engine.timer_schedule import UNBOUNDED, StartSchedule, server_zone
 
 if TYPE_CHECKING:
     from engine.runtime import Engine
@@ -45,11 +45,6 @@ class EngineStartTimer(EventDefinition):
     @property
     def expression(self) -> str:
         return self.schedule.text
-
-
-def server_zone() -> tzinfo:
-    """The zone a cron or a zone-less date is read in: the server's, as Camunda uses the JVM's."""
-    return datetime.now().astimezone().tzinfo
 
 
 def timer_starts(spec: Any) -> dict[str, StartSchedule]:

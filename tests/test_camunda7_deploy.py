@@ -381,7 +381,6 @@ def test_a_value_that_does_not_fit_its_type_is_refused_naming_the_variable(clien
             "scriptFormat 'groovy'",
             "rewrite the script in Python",
         ),
-        ("deploy_refused_cron_wait.bpmn", "NextFiveMinuteMark", "timeCycle '0 0/5 * * * ?'", "R/PT5M"),
     ],
 )
 def test_what_stays_unsupported_is_refused_naming_element_attribute_line_and_a_way_out(
