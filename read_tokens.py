@@ -1,12 +1,13 @@
 """Read tokens: a value per admin-edited table that changes whenever the table does.
 
 Every request reads the same few admin-edited tables (calendars, the classifier dictionary,
-SLA policies, routing rules, template wordings, deployed decision definitions) and they change
-a few times a year. Database triggers (migration 0022) give the table's row in `read_token` a
-new random token on every insert, update or delete, whoever writes (the web UI, /api, the CLI,
-a deploy, plain SQL). So what a process read under a token is still what the table holds while
-the token is the same: `shared` keeps it across transactions and reads the table again only
-when the token moved. The tokens themselves are one statement, read once per transaction.
+SLA policies, routing rules, template wordings, deployed decision definitions, the staff and
+their notification choices) and they change far less often than requests arrive. Database
+triggers (migration 0022) give the table's row in `read_token` a new random token on every
+insert, update or delete, whoever writes (the web UI, /api, the CLI, a deploy, plain SQL).
+So what a process read under a token is still what the table holds while the token is the
+same: `shared` keeps it across transactions and reads the table again only when it moved.
+The tokens themselves are one statement, read once per transaction.
 
 Random, not a counter: a transaction that edited a table and rolled back must not leave a
 token that a later edit reuses for other content. The token is read before the table, so a
@@ -37,6 +38,8 @@ TABLES = frozenset(
         "route_rule",
         "notification_template",
         "decision_definition",
+        "desk_user",
+        "notification_preference",
     }
 )
 

@@ -23,6 +23,8 @@ TABLES = (
     "business_calendar",
     "classifier_entry",
     "decision_definition",
+    "desk_user",
+    "notification_preference",
     "notification_template",
     "route_rule",
     "sla_policy",
