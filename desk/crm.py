@@ -33,7 +33,7 @@ from desk.models import (
     Task,
     User,
 )
-from desk.session_reads import core_rows, flush_for, per_transaction
+from desk.session_reads import core_rows, flush_for, per_process
 
 CLOSED_STATUSES = ("done", "closed", "rejected", "cancelled")
 
@@ -57,11 +57,11 @@ class InvalidStatusError(DeskError, ValueError):
 def calendars(session: Session) -> dict[str, Calendar]:
     """The calendars admins maintain, falling back to the two seeded defaults.
 
-    Read once per transaction (desk.session_reads.per_transaction: the handlers of one step ask
+    Kept while the table's read token stays (desk.session_reads.per_process: every request asks
     several times), so an admin's edit counts from the next transaction in any process; the
     parsing is cached too, keyed by the stored text itself.
     """
-    return per_transaction(session, "crm.calendars", (CalendarRow,), lambda: _read_calendars(session))
+    return per_process(session, "crm.calendars", (CalendarRow,), lambda: _read_calendars(session))
 
 
 _CALENDARS = select(CalendarRow.name, cast(CalendarRow.data, Text))
@@ -80,8 +80,8 @@ def _stored_calendar(data: str) -> Calendar:
 
 
 def sla_policies(session: Session) -> tuple[sla.SlaPolicy, ...]:
-    """The built-in policies, then the admins' in their order; read once per transaction."""
-    return per_transaction(session, "crm.sla_policies", (SlaPolicyRow,), lambda: _read_sla_policies(session))
+    """The built-in policies, then the admins' in their order; kept while the table's read token stays."""
+    return per_process(session, "crm.sla_policies", (SlaPolicyRow,), lambda: _read_sla_policies(session))
 
 
 _SLA_POLICIES = select(
@@ -259,9 +259,7 @@ def close_request(session: Session, request: Request, outcome: str, *, now: date
 def route(session: Session, category: str | None) -> RouteRule:
     """The routing rule for a category (admin-edited); unknown categories go to the dispatchers."""
     wanted = category or "*"
-    rules = per_transaction(
-        session, ("crm.route", wanted), (RouteRule,), lambda: _read_rules(session, wanted)
-    )
+    rules = per_process(session, ("crm.route", wanted), (RouteRule,), lambda: _read_rules(session, wanted))
     rule = next((r for r in rules if r.category == wanted), None) or next(
         (r for r in rules if r.category == "*"), None
     )

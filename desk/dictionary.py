@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from desk.classify import CompiledDictionary, compile_dictionary
 from desk.classify_dictionary import DEFAULT_DICTIONARY
 from desk.models import DictionaryEntry
-from desk.session_reads import core_rows, per_transaction
+from desk.session_reads import core_rows, per_process, per_transaction
 
 _Rows = tuple[tuple[str, str, float], ...]
 
@@ -45,13 +45,14 @@ def load_dictionary(session: Session) -> Mapping[str, Mapping[str, float]]:
 
 
 def current_dictionary(session: Session) -> CompiledDictionary:
-    """The stored dictionary compiled for classify(), read once per transaction.
+    """The stored dictionary compiled for classify(), kept while the table's read token stays.
 
-    The rows are read by every transaction, so an admin's edit (in any process) counts from the
-    next request on; only the compiling is cached across them, keyed by the rows' content,
-    never by time.
+    Reading a few hundred rows for every classified request cost more than classifying it;
+    an admin's edit (in any process) changes the token, so it counts from the next request on.
+    Compiling is cached by the rows' content as well, so an edit that changes nothing (or
+    changes back) compiles nothing; never by time.
     """
-    return _compiled(_rows(session))
+    return per_process(session, "dictionary.compiled", (DictionaryEntry,), lambda: _compiled(_rows(session)))
 
 
 @lru_cache(maxsize=8)

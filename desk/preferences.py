@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from desk.models import Base, Notification, User
 from desk.outbox import Status, check_channels
 from desk.phones import try_normalize_phone
-from desk.session_reads import core_rows, flush_for
+from desk.session_reads import core_rows, per_process
 
 __all__ = [
     "NotificationPreference",
@@ -115,14 +115,22 @@ def reach(session: Session, usernames: Iterable[str], event: str) -> dict[str, R
 
     One statement for a notification's whole recipient list (and the request's assignee, whose
     name templates show): a lookup per recipient plus a preference read per row cost more than
-    the notification itself.
+    the notification itself. Kept while the two tables' read tokens stay (per_process): the
+    same people are notified of the same events all day, and an edit counts from the next
+    transaction.
     """
-    names = sorted({n for n in usernames if n})
+    names = tuple(sorted({n for n in usernames if n}))
     if not names:
         return {}
-    flush_for(session, User, NotificationPreference)
-    rows = core_rows(session, _REACH, {"names": names, "event": event})
-    return {row.username: Reach(*row) for row in rows}
+    found = per_process(
+        session,
+        ("preferences.reach", names, event),
+        (User, NotificationPreference),
+        lambda: {
+            row.username: Reach(*row) for row in core_rows(session, _REACH, {"names": names, "event": event})
+        },
+    )
+    return dict(found)
 
 
 def apply_preferences(session: Session, row: Notification) -> list[Notification]:

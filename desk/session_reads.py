@@ -14,6 +14,11 @@ session writes one of the settings' tables (an ORM flush or an UPDATE/DELETE/INS
 executes), so the transaction always sees its own edits. A step thus sees one consistent
 set of settings, as SQLite's snapshot gave it anyway; on PostgreSQL an edit committed while a
 step runs is seen by the step's next transaction rather than by its next handler.
+
+`per_process` keeps what is the same for every request beyond the transaction: the value read
+under the tables' read tokens (read_tokens, one statement per transaction for all of them) is
+served again until a trigger changes a token, so the next transaction after an admin's edit
+reads the table again, and the ones before it read nothing but the tokens.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Row, event
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql import Executable
+
+import read_tokens
 
 T = TypeVar("T")
 
@@ -72,6 +79,16 @@ def per_transaction(session: Session, key: Hashable, models: tuple[type, ...], r
     return value
 
 
+def per_process(session: Session, key: Hashable, models: tuple[type, ...], read: Callable[[], T]) -> T:
+    """`per_transaction`, and shared across transactions while `models`' read tokens stay the same.
+
+    For reads that are the same for every request (see the module's docstring); `models` must
+    be tables with a read token (read_tokens.TABLES), or every transaction reads as before.
+    """
+    tables = tuple(model.__table__.name for model in models)
+    return per_transaction(session, key, models, lambda: read_tokens.shared(session, key, tables, read))
+
+
 def _pending(session: Session, models: tuple[type, ...]) -> bool:
     return any(isinstance(obj, models) for obj in (*session.new, *session.dirty, *session.deleted))
 
@@ -109,6 +126,6 @@ def _on_execute(state: ORMExecuteState) -> None:
         _forget(session)
 
 
-@event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
+@event.listens_for(Session, "after_soft_rollback")  # a savepoint's too: its reads may show undone edits
+def _after_rollback(session: Session, _previous: Any) -> None:
     _forget(session)

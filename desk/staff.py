@@ -10,7 +10,7 @@ from sqlalchemy import Index, String, Text, UniqueConstraint, bindparam, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from desk.models import Base, Request
-from desk.session_reads import core_rows, per_transaction
+from desk.session_reads import core_rows, per_process
 
 # Reports select done requests by date range (web.views.reports); declared here, created in 0007.
 Index("ix_request_done_at", Request.__table__.c.done_at)
@@ -57,10 +57,10 @@ class LoginFailure(Base):
 def template_overrides(session: Session, template: str) -> dict[tuple[str, str], tuple[str, str]]:
     """The admins' wordings of `template`, keyed as desk.notify.render expects.
 
-    Read once per transaction (desk.session_reads.per_transaction), so an edit counts from the
-    next one; a notification to several people renders from one read.
+    Kept while the table's read token stays (desk.session_reads.per_process), so an edit counts
+    from the next transaction; a notification to several people renders from one read.
     """
-    return per_transaction(
+    return per_process(
         session,
         ("staff.template_overrides", template),
         (TemplateOverride,),

@@ -4,6 +4,10 @@ A decision definition row points at the DMN resource it came from; the compiled 
 built from that resource once per process and kept by definition id (a version never
 changes). Bindings are Camunda's: `latest`, `deployment` (the calling diagram's own
 deployment), `version` and `versionTag`.
+
+Which definition a key and binding mean is asked by every business rule task of every
+instance and changes only when something deploys or deletes: it is kept while the table's
+read token stays (read_tokens), so a new version counts from the next transaction in any process.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session, make_transient_to_detached
 
+import read_tokens
 from engine.dmn.evaluate import Evaluation, evaluate
 from engine.dmn.model import Decision, DecisionEvaluationError
 from engine.dmn.parse import parse_dmn
@@ -64,25 +69,65 @@ def find_definition(
     deployment_id: str | None = None,
 ) -> DecisionDefinition:
     """The decision definition a business rule task (or a REST call) means; raise DecisionNotFoundError."""
-    query = select(DecisionDefinition).where(DecisionDefinition.key == key)
-    detail = ""
-    if binding == "deployment":
-        query = query.where(DecisionDefinition.deployment_id == deployment_id)
-        detail = " in the diagram's own deployment"
-    elif binding == "version":
-        query = query.where(DecisionDefinition.version == version)
-        detail = f" version {version}"
-    elif binding == "versionTag":
-        query = query.where(DecisionDefinition.version_tag == version_tag)
-        detail = f" with versionTag {version_tag!r}"
-    candidates = session.scalars(query.order_by(DecisionDefinition.version.desc()).limit(2)).all()
+    _flush_pending(session)
+    candidates = read_tokens.shared(
+        session,
+        ("decisions.find_definition", key, binding, version, version_tag, deployment_id),
+        (DecisionDefinition.__tablename__,),
+        lambda: _candidates(session, key, binding, version, version_tag, deployment_id),
+    )
     if binding == "versionTag" and len(candidates) > 1:
         raise AmbiguousDecisionError(key, version_tag or "")
-    found = candidates[0] if candidates else None
-    if found is None:
+    if not candidates:
         known = sorted(set(session.scalars(select(DecisionDefinition.key)).all()))
-        raise DecisionNotFoundError(key, binding, detail, known)
-    return found
+        raise DecisionNotFoundError(key, binding, _detail(binding, version, version_tag), known)
+    # The row as read, attached to the session without reading it again (a changed row would
+    # have changed the token).
+    found = DecisionDefinition(**candidates[0])
+    make_transient_to_detached(found)
+    return session.merge(found, load=False)
+
+
+_COLUMNS = tuple(column.key for column in inspect(DecisionDefinition).column_attrs)
+
+
+def _flush_pending(session: Session) -> None:
+    """Flush when the session holds unflushed definitions (a deploy in the same transaction),
+    as the query's autoflush did: they count for it."""
+    if any(isinstance(obj, DecisionDefinition) for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.flush()
+
+
+def _detail(binding: str, version: int | None, version_tag: str | None) -> str:
+    if binding == "deployment":
+        return " in the diagram's own deployment"
+    if binding == "version":
+        return f" version {version}"
+    if binding == "versionTag":
+        return f" with versionTag {version_tag!r}"
+    return ""
+
+
+def _candidates(
+    session: Session,
+    key: str,
+    binding: str,
+    version: int | None,
+    version_tag: str | None,
+    deployment_id: str | None,
+) -> tuple[dict[str, Any], ...]:
+    """The newest two matching versions as column values (two: versionTag must name one)."""
+    query = select(*(getattr(DecisionDefinition, name) for name in _COLUMNS)).where(
+        DecisionDefinition.key == key
+    )
+    if binding == "deployment":
+        query = query.where(DecisionDefinition.deployment_id == deployment_id)
+    elif binding == "version":
+        query = query.where(DecisionDefinition.version == version)
+    elif binding == "versionTag":
+        query = query.where(DecisionDefinition.version_tag == version_tag)
+    rows = session.execute(query.order_by(DecisionDefinition.version.desc()).limit(2)).all()
+    return tuple(dict(row._mapping) for row in rows)
 
 
 def find_by_id(session: Session, definition_id: str) -> DecisionDefinition:
@@ -175,9 +220,16 @@ def evaluate_definition(
 
 
 def deployed_keys(session: Session, keys: list[str]) -> set[str]:
-    """Which of `keys` have at least one deployed decision definition."""
+    """Which of `keys` have at least one deployed decision definition (kept as find_definition's)."""
     if not keys:
         return set()
-    return set(
-        session.scalars(select(DecisionDefinition.key).where(DecisionDefinition.key.in_(keys)).distinct())
+    _flush_pending(session)
+    found = read_tokens.shared(
+        session,
+        ("decisions.deployed_keys", *keys),
+        (DecisionDefinition.__tablename__,),
+        lambda: frozenset(
+            session.scalars(select(DecisionDefinition.key).where(DecisionDefinition.key.in_(keys)).distinct())
+        ),
     )
+    return set(found)

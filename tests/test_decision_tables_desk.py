@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
+from sqlalchemy.pool import NullPool
 
 from desk.models import Contact, Request
+from engine.decisions import DecisionNotFoundError, deployed_keys, find_definition
 from engine.store import DecisionDefinition, DecisionInstance, Instance
 from engine.tasklist import TaskQuery, query_tasks
 from tests.conftest import MONDAY_10, Clock, seed_desk
@@ -195,3 +197,28 @@ def test_admin_pages_show_the_deployed_tables_read_only_with_the_file_for_the_mo
     assert download.status_code == 200 and download.data == (BPMN / "routing.dmn").read_bytes()
     assert admin.get("/admin/decisions/nope.dmn").status_code == 404
     assert staff_client(desk, "dispatcher").get("/admin/routing").status_code == 403
+
+
+def test_a_table_deployed_or_deleted_from_another_process_counts_for_the_next_request(any_app):
+    """What the steps keep of the deployed definitions is dropped by a deploy through the CLI and by
+    a definition deleted with plain SQL (read tokens, renewed by the table's triggers)."""
+    any_app.extensions["runtime"].clock = Clock(MONDAY_10)
+    with any_app.app_context():
+        deploy_paths([BPMN / "service_request.bpmn"])
+        seed_demo()
+        before = open_request(channel="web", subject="Закупка ноутбуков", body="Купить 3 ноутбука")
+        deploy_paths([BPMN / "routing.dmn"])
+        routed = open_request(channel="web", subject="Закупка ноутбуков", body="Купить 3 ноутбука")
+    assert variables(any_app, before)["decision_tables"] == []
+    assert variables(any_app, routed)["decision_tables"] == ["routing"]
+    assert evaluations(any_app, routed)["routing"] == (1, ["Rule_Purchases"])
+
+    engine = create_engine(any_app.config["DATABASE_URL"], poolclass=NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM decision_instance")
+        conn.exec_driver_sql("DELETE FROM decision_definition")
+    engine.dispose()
+    with any_app.extensions["sessions"]() as session, session.begin():
+        assert deployed_keys(session, ["routing"]) == set()
+        with pytest.raises(DecisionNotFoundError):
+            find_definition(session, "routing")

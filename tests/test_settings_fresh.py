@@ -1,18 +1,21 @@
-"""What admins edit (keywords, calendars, SLA policies, template wordings) counts from the very next
-call, in any session: the desk caches only what it derives from the stored rows, keyed by them."""
+"""What admins edit (keywords, calendars, SLA policies, routing rules, template wordings) counts from
+the very next call, in any session and any process: the desk keeps what it read only while the
+tables' read tokens (read_tokens, changed by triggers on every write) stay the same."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import event, insert, update
+import pytest
+from sqlalchemy import create_engine, event, insert, update
+from sqlalchemy.pool import NullPool
 
 from desk import classify, crm, notify
 from desk.calendar import DEFAULT_CALENDARS
 from desk.dictionary import current_dictionary, save_dictionary
-from desk.models import CalendarRow, DictionaryEntry, Request, RouteRule, SlaPolicyRow
-from desk.preferences import reach
-from desk.staff import TemplateOverride
+from desk.models import CalendarRow, DictionaryEntry, Request, RouteRule, SlaPolicyRow, User
+from desk.preferences import NotificationPreference, reach
+from desk.staff import TemplateOverride, template_overrides
 
 NOW = datetime(2026, 11, 23, 7, 0, tzinfo=UTC)
 
@@ -105,7 +108,7 @@ def _statements(app) -> list[str]:
     return seen
 
 
-def test_settings_are_read_once_per_transaction_and_again_by_the_next(any_app):
+def test_settings_are_read_at_most_once_per_transaction_and_again_only_after_an_edit(any_app):
     sessions = any_app.extensions["sessions"]
     seen = _statements(any_app)
 
@@ -116,7 +119,11 @@ def test_settings_are_read_once_per_transaction_and_again_by_the_next(any_app):
         first = crm.calendars(session)
         assert crm.calendars(session) is first
         assert crm.route(session, "printer").dispatcher_group == "dispatchers"
-        assert calendar_reads() == 1
+    read = calendar_reads()
+    assert read <= 1  # none when another test's copy of this database was read in this process
+    with sessions() as session, session.begin():
+        assert crm.calendars(session) is first  # unchanged: kept from the last transaction
+    assert calendar_reads() == read
     _stored_support(any_app, extra_holidays=["2026-11-25"])
     with sessions() as admin, admin.begin():
         admin.add(RouteRule(category="printer", dispatcher_group="print-desk"))
@@ -124,7 +131,7 @@ def test_settings_are_read_once_per_transaction_and_again_by_the_next(any_app):
         assert crm.calendars(session)["support"].extra_holidays == {date(2026, 11, 25)}
         assert crm.route(session, "printer").dispatcher_group == "print-desk"
         assert crm.route(session, "scanner").dispatcher_group == "dispatchers"
-    assert calendar_reads() == 2
+    assert calendar_reads() == read + 1
 
 
 def test_an_edit_in_the_same_transaction_is_seen_by_its_next_read(app):
@@ -177,3 +184,131 @@ def test_an_edited_template_wording_renders_the_next_notification(app):
     with sessions() as session, session.begin():
         session.execute(update(TemplateOverride).values(subject="Решено {{ number }}"))
     assert rendered("k3") == "Решено REQ-1"
+
+
+# ---------------------------------------------------------------------- kept across transactions
+
+
+def _other_process(app, sql: str) -> None:
+    """Plain SQL on a connection of its own, as another process (the CLI, a psql session) writes."""
+    engine = create_engine(app.config["DATABASE_URL"], poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(sql)
+    finally:
+        engine.dispose()
+
+
+def _add(model, **values):
+    return lambda session: session.add(model(**values))
+
+
+def _night_owl_wants_email(session) -> None:
+    owl = User(username="night-owl", full_name="Ночная сова")
+    session.add(owl)
+    session.flush()
+    session.add(NotificationPreference(user_id=owl.id, event="request_resolved", channels=["email"]))
+
+
+# name: (store a row, read it, plain SQL that edits it, value before, value after)
+KEPT = {
+    "calendars": (
+        _add(CalendarRow, name="night", data={**DEFAULT_CALENDARS["support"].to_dict(), "name": "night"}),
+        lambda session: "night" in crm.calendars(session),
+        "DELETE FROM business_calendar WHERE name = 'night'",
+        True,
+        False,
+    ),
+    "sla_policies": (
+        _add(SlaPolicyRow, category="printer", priority="*", resolve_within="8h", calendar="support"),
+        lambda session: crm.sla_policies(session)[-1].resolve_within,
+        "UPDATE sla_policy SET resolve_within = '4h' WHERE category = 'printer'",
+        "8h",
+        "4h",
+    ),
+    "route_rule": (
+        _add(RouteRule, category="printer", dispatcher_group="print-desk"),
+        lambda session: crm.route(session, "printer").dispatcher_group,
+        "UPDATE route_rule SET dispatcher_group = 'printers' WHERE category = 'printer'",
+        "print-desk",
+        "printers",
+    ),
+    "classifier_entry": (
+        lambda session: save_dictionary(session, {"coffee": {"кофемашина": 3}}),
+        lambda session: classify.classify("Сломалась кофемашина", "", current_dictionary(session)).category,
+        "UPDATE classifier_entry SET category = 'kitchen'",
+        "coffee",
+        "kitchen",
+    ),
+    "notification_template": (
+        _add(
+            TemplateOverride,
+            template="request_resolved",
+            language="ru",
+            subject="Готово",
+            body="b",
+            updated_at=NOW,
+        ),
+        lambda session: template_overrides(session, "request_resolved")[("request_resolved", "ru")][0],
+        "UPDATE notification_template SET subject = 'Решено'",
+        "Готово",
+        "Решено",
+    ),
+    "desk_user": (
+        _add(User, username="night-owl", full_name="Ночная сова"),
+        lambda session: reach(session, ["night-owl"], "request_resolved")["night-owl"].full_name,
+        "UPDATE desk_user SET full_name = 'Сова' WHERE username = 'night-owl'",
+        "Ночная сова",
+        "Сова",
+    ),
+    "notification_preference": (
+        _night_owl_wants_email,
+        lambda session: reach(session, ["night-owl"], "request_resolved")["night-owl"].channels,
+        """UPDATE notification_preference SET channels = '["sms"]'""",
+        ["email"],
+        ["sms"],
+    ),
+}
+
+
+@pytest.mark.parametrize("kept", KEPT)
+def test_a_kept_setting_is_read_again_after_another_process_edits_it(any_app, kept):
+    store, read, edit, before, after = KEPT[kept]
+    sessions = any_app.extensions["sessions"]
+    table = edit.split()[2] if edit.startswith("DELETE") else edit.split()[1]
+    with sessions() as session, session.begin():
+        store(session)
+    with sessions() as session, session.begin():
+        assert read(session) == before
+    seen = _statements(any_app)
+    with sessions() as session, session.begin():
+        assert read(session) == before
+    assert not [s for s in seen if f" {table}" in s]  # kept: only the tokens were read
+    _other_process(any_app, edit)
+    with sessions() as session, session.begin():
+        assert read(session) == after
+    assert [s for s in seen if f" {table}" in s]
+
+
+def test_an_edit_rolled_back_is_never_served(any_app):
+    sessions = any_app.extensions["sessions"]
+    with sessions() as session:
+        with session.begin():
+            session.add(RouteRule(category="printer", dispatcher_group="print-desk"))
+            assert crm.route(session, "printer").dispatcher_group == "print-desk"
+            session.rollback()
+        with session.begin():
+            assert crm.route(session, "printer").dispatcher_group == "dispatchers"
+    with sessions() as session, session.begin():
+        assert crm.route(session, "printer").dispatcher_group == "dispatchers"
+
+
+def test_an_edit_in_a_savepoint_rolled_back_is_not_served_to_the_rest_of_the_transaction(any_app):
+    """A failing handler's writes are undone by its SAVEPOINT; what it read with them goes too."""
+    with any_app.extensions["sessions"]() as session, session.begin():
+        assert crm.route(session, "printer").dispatcher_group == "dispatchers"
+        nested = session.begin_nested()
+        session.add(RouteRule(category="printer", dispatcher_group="print-desk"))
+        assert crm.route(session, "printer").dispatcher_group == "print-desk"
+        nested.rollback()
+        assert crm.route(session, "printer").dispatcher_group == "dispatchers"
