@@ -179,38 +179,37 @@ def _unprefix_refs(root: Any) -> None:
 
 
 def _declare_bare_error_refs(root: Any, taken: set[str]) -> None:
-    declared = {e.get("id") for e in root.findall(f"{B}error")}
-    for definition in root.iter(f"{B}errorEventDefinition"):
-        ref = definition.get("errorRef")
-        if ref and ref not in declared:
-            error = etree.Element(f"{B}error", id=ref, name=ref, errorCode=ref)
-            first_process = root.find(f"{B}process")
-            if first_process is not None:
-                first_process.addprevious(error)
-            else:
-                root.append(error)
-            declared.add(ref)
-            taken.add(ref)
+    refs = [d.get("errorRef") for d in root.iter(f"{B}errorEventDefinition")]
+    _declare(root, "error", refs, taken, code=True)
 
 
 def _declare_thrown_message_refs(root: Any, taken: set[str]) -> None:
     """A message throw or end event runs as a service task (or passes through) in Camunda 7, which
     never looks its messageRef up; SpiffWorkflow's parser failed on one naming no <message>
     ("Expected 1 result"). Catch events are refused for it (engine.camunda_parse_rules)."""
-    declared = {m.get("id") for m in root.findall(f"{B}message")}
-    for tag in ("intermediateThrowEvent", "endEvent"):
-        for event in root.iter(f"{B}{tag}"):
-            for definition in event.findall(f"{B}messageEventDefinition"):
-                ref = definition.get("messageRef")
-                if ref and ref not in declared:
-                    message = etree.Element(f"{B}message", id=ref, name=ref)
-                    first_process = root.find(f"{B}process")
-                    if first_process is not None:
-                        first_process.addprevious(message)
-                    else:
-                        root.append(message)
-                    declared.add(ref)
-                    taken.add(ref)
+    refs = [
+        definition.get("messageRef")
+        for tag in ("intermediateThrowEvent", "endEvent")
+        for event in root.iter(f"{B}{tag}")
+        for definition in event.findall(f"{B}messageEventDefinition")
+    ]
+    _declare(root, "message", refs, taken)
+
+
+def _declare(root: Any, tag: str, refs: list[str | None], taken: set[str], *, code: bool = False) -> None:
+    """A root-level <error>/<message> named after each ref that names none, before the first process."""
+    declared = {e.get("id") for e in root.findall(f"{B}{tag}")}
+    for ref in refs:
+        if not ref or ref in declared:
+            continue
+        element = etree.Element(f"{B}{tag}", id=ref, name=ref, **({"errorCode": ref} if code else {}))
+        first_process = root.find(f"{B}process")
+        if first_process is not None:
+            first_process.addprevious(element)
+        else:
+            root.append(element)
+        declared.add(ref)
+        taken.add(ref)
 
 
 def link_name(event: Any) -> str | None:
