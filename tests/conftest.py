@@ -24,7 +24,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.pool import NullPool
 
 PROJECT = Path(__file__).resolve().parent.parent
 PEERS = PROJECT.parent / "shared" / "peers"
@@ -59,19 +58,17 @@ def sqlite_url(tmp_path: Path) -> str:
 @contextmanager
 def fresh_postgres_schema() -> Iterator[str]:
     """A fresh schema in the `test` database (its URL), dropped afterwards; skips or fails when absent."""
-    if not postgres_reachable():
+    if not _PG.setdefault("reachable", postgres_reachable()):
         require_service("PostgreSQL", f"is not reachable at {POSTGRES_URL}")
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
+    with _admin().begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in POSTGRES_URL else "?"
     try:
-        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+        yield _schema_url(schema)
     finally:
-        with admin.begin() as conn:
+        with _admin().begin() as conn:
+            _unflushed(conn)
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 @pytest.fixture
@@ -172,9 +169,16 @@ def _schema_url(schema: str) -> str:
 
 
 def _admin():
+    """This process's engine for creating, copying and dropping schemas (two pooled connections)."""
     if "admin" not in _PG:
-        _PG["admin"] = create_engine(POSTGRES_URL, poolclass=NullPool)
+        _PG["admin"] = create_engine(POSTGRES_URL, pool_size=2)
     return _PG["admin"]
+
+
+def _unflushed(conn) -> None:
+    """Commit this transaction without waiting for its WAL to reach the disk: a test schema need
+    not survive a server crash, and each test creates and drops one."""
+    conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
 
 
 def _new_template_schema(stage: str) -> str:
@@ -258,6 +262,7 @@ def make_app(url: str, **overrides):
         return app
     if schema is not None and _pg_schema_is_empty(schema):
         with _admin().begin() as conn:
+            _unflushed(conn)
             pg_migrated_template().into(conn, schema)
         app = _create_app(url, overrides)
         app.extensions["test_template_copy"] = (schema, set(overrides))
@@ -325,11 +330,9 @@ def _untouched_pg_copy(app) -> str | None:
     if copied is None or len(copied) != 2 or not copied[1] <= SEED_NEUTRAL:
         return None
     schema = copied[0]
+    written = " OR ".join(f'EXISTS (SELECT 1 FROM "{schema}"."{table}")' for table in SEEDED_TABLES)
     with _admin().connect() as conn:
-        for table in SEEDED_TABLES:
-            if conn.scalar(text(f'SELECT EXISTS (SELECT 1 FROM "{schema}"."{table}")')):
-                return None
-    return schema
+        return None if conn.scalar(text(f"SELECT {written}")) else schema
 
 
 def _untouched_template_copy(app) -> Path | None:
@@ -357,12 +360,12 @@ def seed_desk(app):
         app.extensions["db_engine"].dispose()  # closing the last connection folds the WAL back in
     schema = _untouched_pg_copy(app)
     if schema is not None:
-        # Built before the DROP's transaction opens: building it reads the catalogs on another
-        # connection, which would wait for the dropped schema's locks held by this one.
+        # Built before the refill's transaction opens: building it reads the catalogs on another
+        # connection, which would wait for the locks the refill holds on this one.
         template = pg_seeded_template()
         with _admin().begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            template.into(conn, schema)
+            _unflushed(conn)
+            template.rows_into(conn, schema)
         app.extensions.pop("test_template_copy", None)
         app.extensions["runtime"].clock = Clock(MONDAY_10)
         return app

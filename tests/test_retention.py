@@ -378,7 +378,9 @@ def test_a_cleanup_killed_mid_batch_leaves_whole_instances_only(app, tmp_path):
     for instance_id in ids:
         assert rows_of(app, instance_id) in (0, sizes[instance_id]), f"{instance_id} half removed"
     time.sleep(1.2)  # the dead run's lease (1 s) runs out
-    out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=True).stdout
+    # Without the pause: it only made the first run slow enough to be killed part-way.
+    rerun = {**env, "HISTORY_CLEANUP_PAUSE_SECONDS": "0"}
+    out = subprocess.run(argv, env=rerun, capture_output=True, text=True, timeout=120, check=True).stdout
     summary = json.loads(out)
     assert set(summary) == {"removed_instances", "removed_rows", "remaining_due", "seconds"}
     assert summary["removed_instances"] == killed_at and summary["remaining_due"] == 0
