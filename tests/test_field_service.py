@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from desk import billing
+from desk.messages import MailMessage
 from desk.models import Contact, Deal, Notification, Request, Task
 from engine.store import HistoryEvent, Instance
 from tests.conftest import MONDAY_10
@@ -338,6 +339,14 @@ def test_a_web_form_request_is_invoiced_by_mail_paid_worked_and_the_client_reply
     assert pdf.get_filename() == f"{invoice.number}.pdf"
     text = pypdf.PdfReader(io.BytesIO(pdf.get_content())).pages[0].extract_text()
     assert invoice.number in text and "4 758,00" in text.replace("\u00a0", " ")
+    # Recorded as sent, with the outbound mail row replies thread by: recording it used to render
+    # the PDF again in a second session while the first held SQLite's write lock, so it waited
+    # out the 30 s busy timeout, failed, and the notification was never marked sent.
+    message_id = mail["Message-ID"].strip("<>")
+    with app.extensions["sessions"]() as session:
+        sent = session.scalars(select(Notification).where(Notification.message_id == message_id)).one()
+        recorded = session.scalars(select(MailMessage).where(MailMessage.message_id == message_id)).one()
+    assert (sent.status, recorded.direction, recorded.action) == ("sent", "out", "sent")
 
     # The client answers the invoice mail from their own client: it threads to the request.
     reply = (

@@ -177,7 +177,7 @@ class DeliveryMixin:
             )
         raise PermanentDeliveryError(f"unknown channel {claimed.channel!r}")
 
-    def _message(self, claimed: _Claimed):
+    def _message(self, claimed: _Claimed, *, with_attachments: bool = True):
         return compose(
             mail_from=self.settings.smtp.mail_from,
             to=claimed.recipient,
@@ -188,7 +188,7 @@ class DeliveryMixin:
             request_number=claimed.request_number,
             thread_ids=claimed.thread_ids,
             automatic=claimed.automatic,
-            attachments=self._attachments(claimed),
+            attachments=self._attachments(claimed) if with_attachments else [],
         )
 
     def _attachments(self, claimed: _Claimed) -> list[tuple[str, str, bytes]]:
@@ -279,7 +279,9 @@ class DeliveryMixin:
             row.action = action
             row.reason = "" if action == "sent" else row.reason
             return
-        message = self._message(claimed)
+        # Only its headers are read: rendering the attachments here would read in a second
+        # session while this one holds SQLite's write lock (a 30 s wait, then "database is locked").
+        message = self._message(claimed, with_attachments=False)
         session.add(
             MailMessage(
                 message_id=claimed.message_id,
