@@ -5,6 +5,7 @@ the script engine with the engine clock, and the pure helpers the operations use
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -251,7 +252,17 @@ def _process_error(instance_id: str, err: Exception) -> ProcessError:
             f"No outgoing sequence flow for the element with id '{element}' could be selected for "
             "continuing the process; add a default flow or a condition that holds"
         )
+    called = _MISSING_CALLED.match(reason)
+    if called:
+        # SpiffWorkflow's "The called process 'x' was not found.. "; Camunda's words, and the way out.
+        reason = (
+            f"no processes deployed with key '{called.group(1)}': deploy the called process "
+            "(a call activity runs its latest version)"
+        )
     return ProcessError(instance_id, element, reason)
+
+
+_MISSING_CALLED = re.compile(r"The called process '([^']*)' was not found")
 
 
 def _render_str(template: str | None, data: Mapping[str, Any]) -> str | None:

@@ -12,10 +12,10 @@ import base64
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from engine.deploy import DeployError, deploy
-from engine.errors import MessageNotCorrelatedError
+from engine.errors import MessageNotCorrelatedError, ProcessError
 from engine.runtime import Engine
 from engine.store import Instance
 from tests.test_camunda7_runtime import (
@@ -103,6 +103,17 @@ def test_call_activity_inside_a_subprocess_may_call_a_process_deployed_earlier(e
     assert engine.variables(started)["failure"] == "FIX_FAILED"
     complete_task(engine, started, "Escalate")
     assert status(engine, started) == "completed"
+
+
+def test_a_call_activity_whose_process_is_not_deployed_fails_the_start_in_camundas_words(engine):
+    """Camunda: "no processes deployed with key …" when the call activity starts, and nothing of
+    the act is kept; SpiffWorkflow said "The called process '…' was not found.. "."""
+    deploy_diagram(engine, "call_in_subprocess.bpmn")  # its child, c7_error_child, is not deployed
+    with pytest.raises(ProcessError) as failed:
+        engine.start("c7_call_in_subprocess")
+    assert "no processes deployed with key 'c7_error_child'" in str(failed.value)
+    with engine.session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(Instance)) == 0
 
 
 # ---------------------------------------------------------------------------- signals
