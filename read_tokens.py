@@ -21,7 +21,7 @@ engine and the desk use it, so it sits below both (as `dbtypes` does).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from sqlalchemy import Column, MetaData, String, Table, event, select
@@ -87,30 +87,36 @@ def shared(session: Session, key: Hashable, tables: Iterable[str], read: Callabl
     return value
 
 
-def _forget(session: Session) -> None:
-    session.info.pop(_TOKENS, None)
+def forget_on_writes(info_key: str, tables: Collection[str]) -> None:
+    """Drop `session.info[info_key]` (a value read from `tables`) whenever the session writes one
+    of them (an ORM flush, or an UPDATE/DELETE/INSERT or text() statement it executes) and after
+    any rollback, savepoints included: a transaction sees its own edits and never one it undid.
+    `tables` may grow after the call (desk.session_reads adds a model's table on first read)."""
 
+    def forget(session: Session) -> None:
+        session.info.pop(info_key, None)
 
-@event.listens_for(Session, "after_flush")
-def _after_flush(session: Session, _context: Any) -> None:
-    if _TOKENS not in session.info:
-        return
-    for obj in (*session.new, *session.dirty, *session.deleted):
-        table = getattr(obj, "__table__", None)
-        if table is not None and table.name in TABLES:
-            _forget(session)
+    @event.listens_for(Session, "after_flush")
+    def _after_flush(session: Session, _context: Any) -> None:
+        if info_key not in session.info:
             return
+        for obj in (*session.new, *session.dirty, *session.deleted):
+            table = getattr(obj, "__table__", None)
+            if table is not None and table.name in tables:
+                forget(session)
+                return
+
+    @event.listens_for(Session, "do_orm_execute")
+    def _on_execute(state: ORMExecuteState) -> None:
+        if info_key not in state.session.info or state.is_select:
+            return
+        table = getattr(state.statement, "table", None)
+        if table is None or getattr(table, "name", None) in tables:
+            forget(state.session)
+
+    @event.listens_for(Session, "after_soft_rollback")
+    def _after_rollback(session: Session, _previous: Any) -> None:
+        forget(session)
 
 
-@event.listens_for(Session, "do_orm_execute")
-def _on_execute(state: ORMExecuteState) -> None:
-    if _TOKENS not in state.session.info or state.is_select:
-        return
-    table = getattr(state.statement, "table", None)
-    if table is None or getattr(table, "name", None) in TABLES:  # text() or a tokened table
-        _forget(state.session)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _after_rollback(session: Session, _previous: Any) -> None:
-    _forget(session)
+forget_on_writes(_TOKENS, TABLES)

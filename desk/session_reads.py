@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import Row, event
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy import Row
+from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 import read_tokens
@@ -101,31 +101,4 @@ def _current(session: Session) -> dict[Hashable, Any] | None:
     return cache
 
 
-def _forget(session: Session) -> None:
-    session.info.pop(_CACHE, None)
-
-
-@event.listens_for(Session, "after_flush")
-def _after_flush(session: Session, _context: Any) -> None:
-    if _CACHE not in session.info:
-        return
-    for obj in (*session.new, *session.dirty, *session.deleted):
-        table = getattr(obj, "__table__", None)
-        if table is not None and table.name in _WATCHED:
-            _forget(session)
-            return
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _on_execute(state: ORMExecuteState) -> None:
-    session = state.session
-    if _CACHE not in session.info or state.is_select:
-        return
-    table = getattr(state.statement, "table", None)
-    if table is None or getattr(table, "name", None) in _WATCHED:  # text() or a settings table
-        _forget(session)
-
-
-@event.listens_for(Session, "after_soft_rollback")  # a savepoint's too: its reads may show undone edits
-def _after_rollback(session: Session, _previous: Any) -> None:
-    _forget(session)
+read_tokens.forget_on_writes(_CACHE, _WATCHED)
