@@ -20,6 +20,7 @@ library in the conformance tests.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
@@ -110,8 +111,7 @@ def inclusive_join_may_fire(self: Any, my_task: Any) -> bool:
     review loop opened a second review and the task after the loop at once."""
     workflow = my_task.workflow
     above = ancestors(my_task)
-    earlier = _previous_pass(my_task)  # the join's last firing on this path: what came before it is spent
-    before_earlier = ancestors(earlier) if earlier is not None else set()
+    this_pass = _in_this_pass(my_task)
     arrived = 0
     for task in workflow.tasks.values():
         if task.task_spec is not self or id(task) in above or task._state == TaskState.COMPLETED:
@@ -119,7 +119,7 @@ def inclusive_join_may_fire(self: Any, my_task: Any) -> bool:
         parent = task.parent
         if parent is None or parent._state != TaskState.COMPLETED:
             continue  # a prediction, not a token that came
-        if earlier is None or descends_from(task, earlier, before_earlier):
+        if this_pass(task):
             arrived += 1
     if arrived >= len(self.inputs):
         return True
@@ -134,12 +134,8 @@ def common_ancestor(tasks: list[Any]) -> Any | None:
     """The nearest task every one of `tasks` descends from (or is), None when they share none."""
     common = tasks[0]
     for task in tasks[1:]:
-        line = set()
-        walker = common
-        while walker is not None:
-            line.add(walker.id)
-            walker = walker.parent
-        while task is not None and task.id not in line:
+        line = ancestors(common) | {id(common)}
+        while task is not None and id(task) not in line:
             task = task.parent
         if task is None:
             return None
@@ -169,6 +165,16 @@ def _previous_pass(my_task: Any) -> Any | None:
     return None
 
 
+def _in_this_pass(my_task: Any) -> Callable[[Any], bool]:
+    """Whether another task of `my_task`'s join came on the same pass through a loop: below the
+    join's last firing on this path, when there was one (what arrived before it is spent)."""
+    earlier = _previous_pass(my_task)
+    if earlier is None:
+        return lambda task: True
+    before_earlier = ancestors(earlier)
+    return lambda task: descends_from(task, earlier, before_earlier)
+
+
 def _join_branches(self: Any, my_task: Any) -> bool:
     """A join's data as Camunda's process variables come out of parallel paths: what a path set
     stands, whichever path arrives last. Each path contributes only the variables it changed
@@ -180,13 +186,7 @@ def _join_branches(self: Any, my_task: Any) -> bool:
         for t in my_task.workflow.tasks.values()
         if t.task_spec == self and t.has_state(TaskState.FINISHED_MASK) and id(t) not in above
     ]
-    earlier = _previous_pass(my_task)
-    if earlier is not None:
-        before_earlier = ancestors(earlier)
-        finished_this_pass = [t for t in finished if descends_from(t, earlier, before_earlier)]
-    else:
-        finished_this_pass = finished
-    this_pass = sorted(finished_this_pass, key=lambda t: t.last_state_change)
+    this_pass = sorted(filter(_in_this_pass(my_task), finished), key=lambda t: t.last_state_change)
     paths = [t.parent for t in this_pass] + [my_task.parent]
     parted = common_ancestor(paths)
     if parted is None:
