@@ -121,25 +121,29 @@ def normalize(tree: Any) -> Normalized:
     return result
 
 
-def is_juel_script(node: Any) -> bool:
-    """A script task whose inline script is JUEL: an expression, not code."""
-    return (
-        _local(node) == "scriptTask"
-        and (node.get("scriptFormat") or "").strip().lower() == "juel"
-        and node.get(f"{CAMUNDA}resource") is None
-        and node.find(f"{B}script") is not None
-    )
+def juel_script(node: Any) -> str | None:
+    """The expression of a script task whose inline script is JUEL (an expression, not code);
+    None for any other node."""
+    script = node.find(f"{B}script")
+    if (
+        _local(node) != "scriptTask"
+        or (node.get("scriptFormat") or "").strip().lower() != "juel"
+        or node.get(f"{CAMUNDA}resource") is not None
+        or script is None
+    ):
+        return None
+    return (script.text or "").strip()
 
 
 def _juel_scripts_as_expressions(root: Any) -> None:
     for node in list(root.iter(f"{B}scriptTask")):
-        if not is_juel_script(node):
+        expression = juel_script(node)
+        if expression is None:
             continue
-        script = node.find(f"{B}script")
         node.tag = f"{B}serviceTask"
-        node.set(f"{CAMUNDA}expression", (script.text or "").strip())
+        node.set(f"{CAMUNDA}expression", expression)
         del node.attrib["scriptFormat"]
-        node.remove(script)
+        node.remove(node.find(f"{B}script"))
 
 
 def _unique(base: str, taken: set[str]) -> str:

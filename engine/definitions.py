@@ -25,7 +25,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent as Sta
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 
 from engine import timer_schedule
-from engine.bpmn_normalize import Normalized, is_juel_script, normalize
+from engine.bpmn_normalize import Normalized, juel_script, normalize
 from engine.call_activity import refusals as call_activity_refusals
 from engine.camunda_parse_rules import camunda_parse_errors
 from engine.camunda_support import unsupported
@@ -599,8 +599,9 @@ def _lint_tree(
     for node, message in call_activity_refusals(root):
         add(node, message)
     for script in root.iter(f"{B}scriptTask"):
-        if is_juel_script(script):  # an expression, run by the sandbox (engine.bpmn_normalize)
-            check_expression(script, (script.find(f"{B}script").text or "").strip(), "script", template=True)
+        expression = juel_script(script)
+        if expression is not None:  # an expression, run by the sandbox (engine.bpmn_normalize)
+            check_expression(script, expression, "script", template=True)
         elif not allow_scripts:
             add(
                 script,

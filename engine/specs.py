@@ -33,7 +33,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine.expressions import is_expression, render, to_text
 from engine.limits import DEFAULT_MAX_CARDINALITY, CardinalityTooLargeError
-from engine.timer_schedule import cron_next, is_cron, server_zone
+from engine.timer_schedule import UNBOUNDED, cron_next, is_cron, server_zone
 
 
 @dataclass(frozen=True)
@@ -245,7 +245,7 @@ class EngineCycleTimer(EngineTimerMixin, CycleTimerEventDefinition):
             value = _timer_value(my_task, self.expression)
             if is_cron(value):  # Camunda's cron cycle: fires at each moment it names, for ever
                 first = cron_next(value, now, server_zone())
-                event_value = {"cycles": -1, "next": first.isoformat(), "cron": value.strip()}
+                event_value = {"cycles": UNBOUNDED, "next": first.isoformat(), "cron": value.strip()}
             else:
                 cycles, start, duration = parse_cycle(value, now)
                 event_value = {
