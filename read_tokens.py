@@ -71,8 +71,15 @@ def shared(session: Session, key: Hashable, tables: Iterable[str], read: Callabl
     """`read()` of `tables`, kept across transactions and processes' sessions while their tokens stay.
 
     `key` names the read with its arguments; the value must not be changed by callers. A table
-    without a token (not in TABLES) makes every call read.
+    without a token (not in TABLES) makes every call read. The session's unflushed rows of
+    `tables` are flushed first: they count for the read, and only a flush moves their tokens.
     """
+    tables = tuple(tables)
+    if any(
+        getattr(getattr(obj, "__table__", None), "name", None) in tables
+        for obj in (*session.new, *session.dirty, *session.deleted)
+    ):
+        session.flush()
     current = tokens(session)
     stamp = tuple(current.get(table) for table in tables)
     if None in stamp:

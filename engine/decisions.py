@@ -69,7 +69,6 @@ def find_definition(
     deployment_id: str | None = None,
 ) -> DecisionDefinition:
     """The decision definition a business rule task (or a REST call) means; raise DecisionNotFoundError."""
-    _flush_pending(session)
     candidates = read_tokens.shared(
         session,
         ("decisions.find_definition", key, binding, version, version_tag, deployment_id),
@@ -89,13 +88,6 @@ def find_definition(
 
 
 _COLUMNS = tuple(column.key for column in inspect(DecisionDefinition).column_attrs)
-
-
-def _flush_pending(session: Session) -> None:
-    """Flush when the session holds unflushed definitions (a deploy in the same transaction),
-    as the query's autoflush did: they count for it."""
-    if any(isinstance(obj, DecisionDefinition) for obj in (*session.new, *session.dirty, *session.deleted)):
-        session.flush()
 
 
 def _detail(binding: str, version: int | None, version_tag: str | None) -> str:
@@ -223,7 +215,6 @@ def deployed_keys(session: Session, keys: list[str]) -> set[str]:
     """Which of `keys` have at least one deployed decision definition (kept as find_definition's)."""
     if not keys:
         return set()
-    _flush_pending(session)
     found = read_tokens.shared(
         session,
         ("decisions.deployed_keys", *keys),

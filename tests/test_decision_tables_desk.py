@@ -20,7 +20,7 @@ from sqlalchemy.pool import NullPool
 
 from desk.models import Contact, Request
 from engine.decisions import DecisionNotFoundError, deployed_keys, find_definition
-from engine.store import DecisionDefinition, DecisionInstance, Instance
+from engine.store import DecisionDefinition, DecisionInstance, Deployment, Instance
 from engine.tasklist import TaskQuery, query_tasks
 from tests.conftest import MONDAY_10, Clock, seed_desk
 from tests.web_helpers import staff_client
@@ -222,3 +222,20 @@ def test_a_table_deployed_or_deleted_from_another_process_counts_for_the_next_re
         assert deployed_keys(session, ["routing"]) == set()
         with pytest.raises(DecisionNotFoundError):
             find_definition(session, "routing")
+
+        # A definition this transaction adds counts before it is flushed, as a query's autoflush
+        # made it count: the kept "none deployed" above is not served again.
+        deployment_id = session.scalars(select(Deployment.id)).first()
+        session.add(
+            DecisionDefinition(
+                id="routing:9:same-transaction",
+                key="routing",
+                version=9,
+                deployment_id=deployment_id,
+                resource_name="routing.dmn",
+                sha256="0" * 64,
+                deployed_at=MONDAY_10,
+            )
+        )
+        assert deployed_keys(session, ["routing"]) == {"routing"}
+        assert find_definition(session, "routing").id == "routing:9:same-transaction"
